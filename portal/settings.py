@@ -9,6 +9,9 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from accounts.entra import PROVIDER_ID as ENTRA_PROVIDER
+from accounts.entra import entra_socialaccount_providers
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -164,9 +167,9 @@ ENTRA_AUTHORITY = env.str("ENTRA_AUTHORITY", default="https://login.microsoftonl
     "/"
 )
 ENTRA_ENABLED = bool(ENTRA_TENANT_ID and ENTRA_CLIENT_ID and ENTRA_CLIENT_SECRET)
-# The provider id of the allauth OpenID Connect app: it appears in the callback URL that must be
-# registered in Entra: /accounts/oidc/entra/login/callback/
-ENTRA_PROVIDER_ID = "entra"
+# The provider id appears in the redirect URI to register in Entra:
+# https://HOST/accounts/oidc/entra/login/callback/
+ENTRA_PROVIDER_ID = ENTRA_PROVIDER
 # Entra app role value -> Koe role (Django group).
 ENTRA_ROLE_MAP: dict[str, str] = json.loads(
     env.str(
@@ -198,31 +201,12 @@ SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 SOCIALACCOUNT_STORE_TOKENS = False
-SOCIALACCOUNT_PROVIDERS: dict = {
-    "openid_connect": {
-        "OAUTH_PKCE_ENABLED": True,
-        "APPS": (
-            [
-                {
-                    "provider_id": ENTRA_PROVIDER_ID,
-                    "name": "Microsoft",
-                    "client_id": ENTRA_CLIENT_ID,
-                    "secret": ENTRA_CLIENT_SECRET,
-                    "settings": {
-                        "server_url": f"{ENTRA_AUTHORITY}/{ENTRA_TENANT_ID}/v2.0",
-                        # Keep the id_token claims: Entra puts app roles only there.
-                        "fetch_userinfo": False,
-                        # oid is stable per user and tenant; sub differs per application.
-                        "uid_field": "oid",
-                        "token_auth_method": "client_secret_post",
-                    },
-                }
-            ]
-            if ENTRA_ENABLED
-            else []
-        ),
-    }
-}
+SOCIALACCOUNT_PROVIDERS = entra_socialaccount_providers(
+    authority=ENTRA_AUTHORITY,
+    tenant_id=ENTRA_TENANT_ID,
+    client_id=ENTRA_CLIENT_ID,
+    client_secret=ENTRA_CLIENT_SECRET,
+)
 
 # --- Internationalisation ---------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -234,7 +218,7 @@ USE_TZ = True
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = KOE_VAR_DIR / "static"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(KOE_VAR_DIR / "static")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
