@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, Group
 
 from accounts.roles import Role
 
@@ -11,7 +12,9 @@ def user_roles(*, user: AbstractBaseUser | AnonymousUser) -> frozenset[Role]:
     """The Koe roles the user holds (empty for anonymous or inactive users)."""
     if not user.is_authenticated or not user.is_active:
         return frozenset()
-    names = user.groups.filter(name__in=[r.value for r in Role]).values_list("name", flat=True)  # type: ignore[union-attr]
+    names = Group.objects.filter(user__pk=user.pk, name__in=[r.value for r in Role]).values_list(
+        "name", flat=True
+    )
     return frozenset(Role(name) for name in names)
 
 

@@ -27,7 +27,7 @@ def roles_from_claims(*, claims: Mapping[str, object], role_map: Mapping[str, st
     roles: set[Role] = set()
     for value in values:
         koe_role = role_map.get(str(value))
-        if koe_role in Role._value2member_map_:
+        if koe_role is not None and koe_role in Role._value2member_map_:
             roles.add(Role(koe_role))
     return roles
 

@@ -36,7 +36,12 @@ class EmbeddedServer:
     pid: int
 
     def connection_params(self, *, dbname: str) -> dict[str, Any]:
-        return {"host": str(self.socket_dir), "port": self.port, "user": SUPERUSER, "dbname": dbname}
+        return {
+            "host": str(self.socket_dir),
+            "port": self.port,
+            "user": SUPERUSER,
+            "dbname": dbname,
+        }
 
 
 def _wheel() -> Any:

@@ -9,7 +9,7 @@ from portal import views
 if not settings.KOE_LOCAL_ACCOUNTS:
     # Without local accounts the admin's own password form must not be a way in: send it to
     # the single sign-in page (admin access is then a matter of being staff).
-    admin.site.login = login_not_required(  # type: ignore[method-assign]
+    admin.site.login = login_not_required(  # type: ignore[method-assign,assignment]
         RedirectView.as_view(pattern_name="account_login", query_string=True)
     )
 

@@ -50,8 +50,8 @@ class FakeEntra:
 
     @property
     def authority(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     @property
     def issuer(self) -> str:
@@ -129,7 +129,10 @@ class FakeEntra:
         grant = self._codes.pop(form.get("code", ""), None)
         if grant is None:
             return 400, {"error": "invalid_grant"}
-        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+        if (
+            form.get("client_id") != self.client_id
+            or form.get("client_secret") != self.client_secret
+        ):
             return 401, {"error": "invalid_client"}
         if form.get("redirect_uri") != grant["redirect_uri"]:
             return 400, {"error": "invalid_grant", "error_description": "redirect_uri mismatch"}

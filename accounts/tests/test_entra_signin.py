@@ -55,7 +55,9 @@ def test_first_sign_in_creates_user_with_mapped_roles(entra_sign_in, fake_entra)
 def test_role_removed_in_entra_is_removed_on_next_sign_in(entra_sign_in):
     oid = "22222222-2222-2222-2222-222222222222"
     upn = "hanako@contoso.co.jp"
-    entra_sign_in(Client(), oid=oid, preferred_username=upn, roles=["Koe.KnowledgeAdmin", "Koe.Employee"])
+    entra_sign_in(
+        Client(), oid=oid, preferred_username=upn, roles=["Koe.KnowledgeAdmin", "Koe.Employee"]
+    )
     user = SocialAccount.objects.get(uid=oid).user
     assert user_roles(user=user) == {Role.KNOWLEDGE_ADMIN, Role.EMPLOYEE}
     assert user.is_staff is True

@@ -47,7 +47,11 @@ def test_local_login_refused_when_local_accounts_are_off(local_user, settings):
 def test_nobody_can_sign_up_locally():
     response = Client().post(
         "/accounts/signup/",
-        {"username": "mallory", "password1": "x-Very-long-pass-1", "password2": "x-Very-long-pass-1"},
+        {
+            "username": "mallory",
+            "password1": "x-Very-long-pass-1",
+            "password2": "x-Very-long-pass-1",
+        },
     )
     assert response.status_code in (200, 302, 403)
     assert not get_user_model().objects.filter(username="mallory").exists()

@@ -34,7 +34,10 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
 
 
 def settings_value(env: dict[str, str], expr: str) -> str:
-    code = f"import django; django.setup(); from django.conf import settings as s; print(repr(({expr})))"
+    code = (
+        "import django; django.setup(); from django.conf import settings as s;"
+        f"print(repr(({expr})))"
+    )
     result = run(["-c", code], env)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
@@ -114,7 +117,8 @@ def test_redis_url_switches_channel_layer_and_cache():
 
 def test_database_url_replaces_the_embedded_server():
     env = {"DATABASE_URL": "postgres://koe:pw@db.internal:5433/koe_prod"}
-    expr = "s.DATABASES['default']['ENGINE'], s.DATABASES['default']['HOST'], s.DATABASES['default']['TEST']['NAME']"
+    db = "s.DATABASES['default']"
+    expr = f"{db}['ENGINE'], {db}['HOST'], {db}['TEST']['NAME']"
     assert settings_value(env, expr) == (
         "('django.db.backends.postgresql', 'db.internal', 'test_koe_prod')"
     )
