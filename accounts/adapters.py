@@ -26,6 +26,7 @@ class KoeSocialAccountAdapter(DefaultSocialAccountAdapter):
             # Entra id_tokens often carry no `email` claim; the UPN is the work address.
             claims = sociallogin.account.extra_data.get("id_token") or {}
             upn = str(claims.get("preferred_username") or "")
-            if "@" in upn:
+            # Guests' UPNs (alice_fabrikam.com#EXT#@contoso.onmicrosoft.com) are no mailbox.
+            if "@" in upn and "#EXT#" not in upn.upper():
                 user.email = upn.lower()
         return user

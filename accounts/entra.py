@@ -5,9 +5,46 @@ Plain data, no Django imports, so that settings and tests build the provider the
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from accounts.roles import Role
+
 PROVIDER_ID = "entra"
+
+DEFAULT_ROLE_MAP = {
+    "Koe.Employee": Role.EMPLOYEE.value,
+    "Koe.KnowledgeAdmin": Role.KNOWLEDGE_ADMIN.value,
+    "Koe.Auditor": Role.AUDITOR.value,
+}
+
+
+class RoleMapError(ValueError):
+    pass
+
+
+def entra_role_map_parse(raw: str) -> dict[str, str]:
+    """Parse ENTRA_ROLE_MAP (JSON object: Entra app role value -> Koe role); empty = defaults.
+
+    Checked at start-up: a typo here would otherwise silently give nobody that role.
+    """
+    if not raw.strip():
+        return dict(DEFAULT_ROLE_MAP)
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise RoleMapError(f"ENTRA_ROLE_MAP is not valid JSON: {exc}") from exc
+    if not isinstance(parsed, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
+    ):
+        raise RoleMapError('ENTRA_ROLE_MAP must be a JSON object of strings: {"AppRole": "role"}')
+    known = {role.value for role in Role}
+    unknown = sorted(set(parsed.values()) - known)
+    if unknown:
+        raise RoleMapError(
+            f"ENTRA_ROLE_MAP names unknown Koe roles {unknown}; known roles: {sorted(known)}"
+        )
+    return parsed
 
 
 def entra_server_url(*, authority: str, tenant_id: str) -> str:

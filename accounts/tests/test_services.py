@@ -3,23 +3,25 @@ from django.contrib.auth import get_user_model
 
 from accounts.roles import Role
 from accounts.selectors import user_roles
-from accounts.services import roles_from_claims, user_roles_set
+from accounts.services import user_roles_from_claims, user_roles_set
 
 ROLE_MAP = {"Koe.Employee": "employee", "Koe.Auditor": "auditor", "Koe.Broken": "no_such_role"}
 
 
-def test_roles_from_claims_maps_known_roles_and_ignores_the_rest():
+def test_user_roles_from_claims_maps_known_roles_and_ignores_the_rest():
     claims = {"roles": ["Koe.Employee", "Koe.Auditor", "Other.Role", "Koe.Broken"]}
-    assert roles_from_claims(claims=claims, role_map=ROLE_MAP) == {Role.EMPLOYEE, Role.AUDITOR}
+    assert user_roles_from_claims(claims=claims, role_map=ROLE_MAP) == {Role.EMPLOYEE, Role.AUDITOR}
 
 
 @pytest.mark.parametrize("raw", [None, [], "", 42, {"Koe.Employee": True}])
-def test_roles_from_claims_without_a_usable_roles_claim_gives_no_role(raw):
-    assert roles_from_claims(claims={"roles": raw}, role_map=ROLE_MAP) == set()
+def test_user_roles_from_claims_without_a_usable_roles_claim_gives_no_role(raw):
+    assert user_roles_from_claims(claims={"roles": raw}, role_map=ROLE_MAP) == set()
 
 
-def test_roles_from_claims_accepts_a_single_string():
-    assert roles_from_claims(claims={"roles": "Koe.Employee"}, role_map=ROLE_MAP) == {Role.EMPLOYEE}
+def test_user_roles_from_claims_accepts_a_single_string():
+    assert user_roles_from_claims(claims={"roles": "Koe.Employee"}, role_map=ROLE_MAP) == {
+        Role.EMPLOYEE
+    }
 
 
 @pytest.mark.django_db

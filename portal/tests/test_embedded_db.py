@@ -7,12 +7,18 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 from django.db import connection, models
 from pgvector.django import CosineDistance, VectorField
 
-from portal.embedded_db import embedded_database_ensure, embedded_server_start, embedded_server_stop
+from portal.embedded_db import (
+    EmbeddedServerError,
+    embedded_database_ensure,
+    embedded_server_start,
+    embedded_server_stop,
+)
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -31,6 +37,9 @@ def test_server_starts_on_demand_and_is_reused(data_dir):
     assert (data_dir / "PG_VERSION").read_text().strip() == "18"
     again = embedded_server_start(data_dir=data_dir)
     assert again.pid == first.pid
+    if os.geteuid() == 0:
+        # initdb refuses root, and a database server should not run as root anyway.
+        assert psutil.Process(first.pid).username() == "embedded_postgres"
 
     embedded_database_ensure(server=first, name="koe_probe")
     with psycopg.connect(**first.connection_params(dbname="koe_probe")) as conn:
@@ -76,6 +85,13 @@ def test_server_data_survives_a_restart(data_dir):
     assert restarted.pid != server.pid
     with psycopg.connect(**restarted.connection_params(dbname="keep")) as conn:
         assert conn.execute("SELECT body FROM note").fetchone() == ("still here",)
+
+
+def test_a_data_folder_too_deep_for_a_socket_is_refused(tmp_path):
+    deep = tmp_path / ("d" * 100) / "pg"
+    with pytest.raises(EmbeddedServerError, match="too deep for a Unix socket"):
+        embedded_server_start(data_dir=deep)
+    assert not deep.exists()
 
 
 def _holder(data_dir: Path, then: str) -> subprocess.Popen[str]:

@@ -63,6 +63,38 @@ def test_production_refuses_to_start_without_allowed_hosts():
     assert "ALLOWED_HOSTS must be set" in result.stderr
 
 
+def test_production_refuses_a_weak_secret_key():
+    result = run(["manage.py", "check"], {**PRODUCTION_ENV, "SECRET_KEY": "changeme" * 3})
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak for production" in result.stderr
+
+
+def test_production_refuses_debug():
+    result = run(["manage.py", "check"], {**PRODUCTION_ENV, "DEBUG": "true"})
+    assert result.returncode != 0
+    assert "DEBUG must be off when KOE_ENV=production" in result.stderr
+
+
+def test_a_role_map_naming_no_koe_role_stops_start_up():
+    env = {"ENTRA_ROLE_MAP": '{"Koe.Admin": "administrator"}'}
+    result = run(["manage.py", "check"], env)
+    assert result.returncode != 0
+    assert "ENTRA_ROLE_MAP names unknown Koe roles ['administrator']" in result.stderr
+
+
+def test_production_health_probe_is_not_redirected_to_https():
+    code = (
+        "import django; django.setup();"
+        "from django.test import Client;"
+        "c = Client(HTTP_HOST='koe.contoso.co.jp');"
+        "print(c.get('/healthz').status_code, c.get('/accounts/login/').status_code)"
+    )
+    result = run(["-c", code], PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    # The probe answers over plain HTTP; every other page is redirected to https.
+    assert result.stdout.split() == ["200", "301"]
+
+
 def test_production_without_any_sign_in_method_refuses_to_start():
     env = {k: v for k, v in PRODUCTION_ENV.items() if not k.startswith("ENTRA_")}
     result = run(["manage.py", "check"], env)
