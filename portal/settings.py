@@ -114,7 +114,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "portal.embedded_postgres",
-            "NAME": "koe",
+            "NAME": env.str("KOE_DB_NAME", default="koe"),
             "OPTIONS": {"data_dir": str(KOE_VAR_DIR / "pg")},
         }
     }

@@ -5,6 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from django.db import connection
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 PRODUCTION_ENV = {
@@ -82,14 +85,14 @@ def test_a_role_map_naming_no_koe_role_stops_start_up():
     assert "ENTRA_ROLE_MAP names unknown Koe roles ['administrator']" in result.stderr
 
 
-def test_production_health_probe_is_not_redirected_to_https():
+def test_production_health_probe_is_not_redirected_to_https(production_on_test_db):
     code = (
         "import django; django.setup();"
         "from django.test import Client;"
         "c = Client(HTTP_HOST='koe.contoso.co.jp');"
         "print(c.get('/healthz').status_code, c.get('/accounts/login/').status_code)"
     )
-    result = run(["-c", code], PRODUCTION_ENV)
+    result = run(["-c", code], production_on_test_db)
     assert result.returncode == 0, result.stderr
     # The probe answers over plain HTTP; every other page is redirected to https.
     assert result.stdout.split() == ["200", "301"]
@@ -109,9 +112,15 @@ def test_production_turns_local_accounts_off_and_cookies_secure():
     assert settings_value(enabled, "s.SOCIALACCOUNT_ONLY") == "False"
 
 
-def test_production_sends_a_content_security_policy(tmp_path):
+@pytest.fixture
+def production_on_test_db(db) -> dict[str, str]:
+    """Production settings on the migrated test database (never the developer's own)."""
+    return {**PRODUCTION_ENV, "KOE_DB_NAME": connection.settings_dict["NAME"]}
+
+
+def test_production_sends_a_content_security_policy(tmp_path, production_on_test_db):
     # Production serves hashed static files, so collectstatic runs first, as in a deployment.
-    env = {**PRODUCTION_ENV, "STATIC_ROOT": str(tmp_path)}
+    env = {**production_on_test_db, "STATIC_ROOT": str(tmp_path)}
     collected = run(["manage.py", "collectstatic", "--noinput"], env)
     assert collected.returncode == 0, collected.stderr
     code = (
