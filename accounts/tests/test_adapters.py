@@ -8,38 +8,24 @@ from django.test import Client
 pytestmark = pytest.mark.django_db
 
 
-def test_missing_email_is_taken_from_preferred_username(entra_sign_in):
+@pytest.mark.parametrize(
+    ("upn", "email_claim", "expected"),
+    [
+        # Entra id_tokens often lack `email`: the UPN is the work address.
+        ("Ken.Sato@Contoso.co.jp", None, "ken.sato@contoso.co.jp"),
+        # When the claim is there it wins.
+        ("k.sato@contoso.onmicrosoft.com", "ken.sato@contoso.co.jp", "ken.sato@contoso.co.jp"),
+        # A guest's UPN is no mailbox.
+        ("alice_fabrikam.com#EXT#@contoso.onmicrosoft.com", None, ""),
+    ],
+    ids=["upn", "email-claim", "guest"],
+)
+def test_email_address_of_an_entra_user(entra_sign_in, upn, email_claim, expected):
+    oid = "33333333-3333-3333-3333-333333333333"
     entra_sign_in(
-        Client(),
-        oid="33333333-3333-3333-3333-333333333333",
-        preferred_username="Ken.Sato@Contoso.co.jp",
-        roles=["Koe.Employee"],
+        Client(), oid=oid, preferred_username=upn, email=email_claim, roles=["Koe.Employee"]
     )
-    user = SocialAccount.objects.get(uid="33333333-3333-3333-3333-333333333333").user
-    assert user.email == "ken.sato@contoso.co.jp"
-
-
-def test_email_claim_wins_over_preferred_username(entra_sign_in):
-    entra_sign_in(
-        Client(),
-        oid="66666666-6666-6666-6666-666666666666",
-        preferred_username="k.sato@contoso.onmicrosoft.com",
-        email="ken.sato@contoso.co.jp",
-        roles=["Koe.Employee"],
-    )
-    user = SocialAccount.objects.get(uid="66666666-6666-6666-6666-666666666666").user
-    assert user.email == "ken.sato@contoso.co.jp"
-
-
-def test_guest_upn_is_not_taken_for_an_email_address(entra_sign_in):
-    entra_sign_in(
-        Client(),
-        oid="77777777-7777-7777-7777-777777777777",
-        preferred_username="alice_fabrikam.com#EXT#@contoso.onmicrosoft.com",
-        roles=["Koe.Employee"],
-    )
-    user = SocialAccount.objects.get(uid="77777777-7777-7777-7777-777777777777").user
-    assert user.email == ""
+    assert SocialAccount.objects.get(uid=oid).user.email == expected
 
 
 def test_nobody_can_sign_up_locally():
