@@ -1,5 +1,6 @@
 import base64
 import json
+from typing import Any
 
 from voice.realtime.downstream import AudioLedger, Downstream, ItemIds, usage_summary
 from voice.realtime.policy import (
@@ -52,7 +53,7 @@ def test_policy_and_tool_traffic_never_reach_the_browser():
 
 def test_a_spoken_turn_becomes_transcripts_status_and_binary_audio():
     down = Downstream()
-    events = [
+    events: list[dict[str, Any]] = [
         {"type": "input_audio_buffer.speech_started", "item_id": "u1"},
         {"type": "input_audio_buffer.speech_stopped", "item_id": "u1"},
         {

@@ -1,0 +1,583 @@
+"""One browser conversation's model session, owned by the server.
+
+RealtimeSession speaks GA Realtime upstream and Koe's browser protocol downstream. It sends the
+server's policy, runs tools, keeps the conversation's text so that a fresh upstream session can
+take over (before the provider's time limit, on `session_expired`, or after a dropped
+connection), and reports what happened as records for the audit trail. It knows nothing of
+Django: the consumer gives it a connector, a tool box, and two callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from voice.realtime.browser_protocol import (
+    BYTES_PER_MS,
+    BrowserCommand,
+    Cancel,
+    Clear,
+    Commit,
+    Mode,
+    Text,
+    Truncate,
+    error_event,
+)
+from voice.realtime.downstream import Downstream, Outgoing, Status, status_event, usage_summary
+from voice.realtime.policy import (
+    SessionPolicy,
+    TurnMode,
+    session_update_event,
+    turn_mode_update_event,
+)
+from voice.realtime.tools import Citation, ToolBox, ToolCall, ToolOutcome
+
+logger = logging.getLogger(__name__)
+
+
+class Upstream(Protocol):
+    """What the session needs of a WebSocket connection (websockets' client has this shape)."""
+
+    async def send(self, message: str) -> None: ...
+
+    async def recv(self) -> str | bytes: ...
+
+    async def close(self) -> None: ...
+
+
+Connector = Callable[[], Awaitable[Upstream]]
+Emit = Callable[[Outgoing], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Record:
+    """Something the audit trail must keep; `data` is JSON-ready."""
+
+    kind: str
+    data: dict[str, Any]
+    at: float = field(default_factory=time.time)
+
+
+Recorder = Callable[[Record], None]
+
+
+class UpstreamUnavailable(Exception):
+    """No upstream session could be opened (after retries)."""
+
+
+@dataclass
+class Turn:
+    koe_item_id: str
+    role: str  # "user" | "assistant"
+    text: str
+
+
+@dataclass
+class SessionSettings:
+    max_session_seconds: float = 30 * 60
+    # Roll over this long before the provider's limit, while the conversation is idle.
+    rollover_margin_s: float = 60
+    connect_attempts: int = 3
+    connect_backoff_s: float = 0.5
+    send_timeout_s: float = 5.0
+    # Text budget for replaying the conversation into a fresh session.
+    replay_budget_chars: int = 6000
+    replay_recent_turns: int = 8
+    # Audio buffered while a fresh session opens (beyond it the oldest is dropped).
+    rollover_audio_buffer_ms: int = 3000
+
+
+class RealtimeSession:
+    def __init__(
+        self,
+        *,
+        connect: Connector,
+        policy: SessionPolicy,
+        tools: ToolBox,
+        emit: Emit,
+        record: Recorder,
+        mode: TurnMode = TurnMode.HANDS_FREE,
+        settings: SessionSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._connect = connect
+        self._policy = policy
+        self._tools = tools
+        self._emit = emit
+        self._record = record
+        self._mode = mode
+        self._settings = settings or SessionSettings()
+        self._clock = clock
+
+        self._down = Downstream()
+        self._upstream: Upstream | None = None
+        self._ready = asyncio.Event()
+        self._opened_at = 0.0
+        self._session_number = 0
+        self._closing = False
+        self._end_reason = ""
+
+        self._response_active = False
+        self._response_wanted = False
+        self._rollover_wanted = ""
+        self._calls: dict[str, asyncio.Task[ToolOutcome]] = {}
+        self._call_specs: dict[str, ToolCall] = {}
+        self._call_names: dict[str, str] = {}
+        self._pending_citations: list[Citation] = []
+        self._history: list[Turn] = []
+        self._speech_stopped_at: float | None = None
+        self._first_audio_seen: set[str] = set()
+        self._held_audio: deque[bytes] = deque()
+        self._held_audio_bytes = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def end_reason(self) -> str:
+        return self._end_reason
+
+    async def run(self) -> None:
+        """Open the first upstream session and pump events until close() or a fatal failure."""
+        try:
+            await self._open(reason="start")
+            while not self._closing:
+                await self._pump_until_dropped()
+                if self._closing:
+                    break
+                await self._open(reason=self._rollover_wanted or "upstream_dropped")
+        except UpstreamUnavailable:
+            self._end_reason = self._end_reason or "upstream_unavailable"
+            await self._emit(
+                error_event("upstream_unavailable", "The assistant is unavailable right now.")
+            )
+        finally:
+            await self._shutdown()
+
+    async def close(self, reason: str = "client_closed") -> None:
+        """End the conversation (the browser left)."""
+        if not self._end_reason:
+            self._end_reason = reason
+        self._closing = True
+        upstream = self._upstream
+        if upstream is not None:
+            with contextlib.suppress(Exception):
+                await upstream.close()
+
+    async def _shutdown(self) -> None:
+        for task in self._calls.values():
+            task.cancel()
+        self._calls.clear()
+        if self._upstream is not None:
+            with contextlib.suppress(Exception):
+                await self._upstream.close()
+        self._record(Record("ended", {"reason": self._end_reason or "client_closed"}))
+
+    async def _open(self, *, reason: str) -> None:
+        self._ready.clear()
+        last_error: Exception | None = None
+        for attempt in range(self._settings.connect_attempts):
+            if self._closing:
+                return
+            try:
+                upstream = await self._connect()
+                await self._handshake(upstream)
+            except (OSError, TimeoutError, ConnectionError, ValueError) as exc:
+                last_error = exc
+                logger.warning("upstream connect failed (%s), attempt %d", exc, attempt + 1)
+                await asyncio.sleep(self._settings.connect_backoff_s * (2**attempt))
+                continue
+            except Exception as exc:  # websockets' InvalidStatus, handshake errors
+                last_error = exc
+                logger.warning("upstream connect failed (%r), attempt %d", exc, attempt + 1)
+                await asyncio.sleep(self._settings.connect_backoff_s * (2**attempt))
+                continue
+            self._upstream = upstream
+            self._opened_at = self._clock()
+            self._session_number += 1
+            self._response_active = False
+            self._rollover_wanted = ""
+            if self._session_number > 1:
+                await self._replay()
+                await self._emit({"type": "notice", "notice": "reconnected"})
+                await self._emit(status_event(Status.LISTENING))
+                self._record(
+                    Record("rollover", {"reason": reason, "session": self._session_number})
+                )
+            self._ready.set()
+            await self._flush_held_audio()
+            return
+        self._end_reason = "upstream_unavailable"
+        raise UpstreamUnavailable(str(last_error))
+
+    async def _handshake(self, upstream: Upstream) -> None:
+        first = json.loads(await asyncio.wait_for(upstream.recv(), timeout=10))
+        if first.get("type") != "session.created":
+            raise ConnectionError(f"expected session.created, got {first.get('type')!r}")
+        await upstream.send(json.dumps(session_update_event(self._policy, self._mode)))
+
+    # -- upstream events -------------------------------------------------------------------------
+    async def _pump_until_dropped(self) -> None:
+        upstream = self._upstream
+        assert upstream is not None
+        deadline = self._settings.max_session_seconds - self._settings.rollover_margin_s
+        while not self._closing:
+            remaining = self._opened_at + deadline - self._clock()
+            if remaining <= 0 and not self._response_active and not self._calls:
+                self._rollover_wanted = "max_session_age"
+                break
+            try:
+                raw = await asyncio.wait_for(upstream.recv(), timeout=max(remaining, 0.05))
+            except TimeoutError:
+                continue
+            except Exception:
+                # Closed or broken connection: a fresh session takes over (unless we are closing).
+                break
+            if isinstance(raw, bytes):
+                continue
+            try:
+                event = json.loads(raw)
+            except json.JSONDecodeError:
+                logger.warning("upstream sent a frame that is not JSON")
+                continue
+            if not isinstance(event, dict):
+                continue
+            if await self._handle_upstream(event):
+                break
+        self._ready.clear()
+        with contextlib.suppress(Exception):
+            await upstream.close()
+        # Tool calls of a dropped session cannot be answered there; their results are lost.
+        for task in self._calls.values():
+            task.cancel()
+        self._calls.clear()
+        self._call_specs.clear()
+        self._response_active = False
+
+    async def _handle_upstream(self, event: dict[str, Any]) -> bool:
+        """Handle one upstream event; True means this upstream session is over."""
+        kind = event.get("type")
+        if kind == "error":
+            return await self._upstream_error(event)
+        if kind == "response.created":
+            self._response_active = True
+        elif kind == "input_audio_buffer.speech_stopped":
+            self._speech_stopped_at = self._clock()
+        elif kind == "response.output_item.added":
+            item = event.get("item") or {}
+            if item.get("type") == "function_call" and item.get("call_id"):
+                self._call_names[str(item["call_id"])] = str(item.get("name") or "")
+        elif kind == "response.function_call_arguments.done":
+            await self._tool_call_started(event)
+        elif kind == "response.output_audio.delta":
+            self._note_first_audio(str(event.get("item_id") or ""))
+        elif kind == "conversation.item.added":
+            await self._item_added(event)
+        elif kind == "conversation.item.input_audio_transcription.completed":
+            self._turn_done("user", event, "transcript")
+        elif kind == "response.output_audio_transcript.done":
+            self._turn_done("assistant", event, "transcript")
+        for out in self._down.translate(event):
+            await self._emit(out)
+        if kind == "response.done":
+            self._record_usage(event)
+            self._response_active = False
+            await self._response_finished()
+        return False
+
+    async def _upstream_error(self, event: dict[str, Any]) -> bool:
+        error = event.get("error") or {}
+        code = str(error.get("code") or error.get("type") or "unknown")
+        if code == "session_expired":
+            self._rollover_wanted = "session_expired"
+            return True
+        if code == "conversation_already_has_active_response":
+            self._response_wanted = True  # it will go out after response.done
+            return False
+        if code == "response_cancel_not_active":
+            return False
+        # The upstream message may echo what Koe sent (instructions, tool schemas): keep it here.
+        logger.warning("upstream error %s: %s", code, error.get("message"))
+        self._record(Record("upstream_error", {"code": code}))
+        await self._emit(error_event("upstream_error", "The assistant could not handle that."))
+        return False
+
+    async def _item_added(self, event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        is_answer = item.get("type") == "message" and item.get("role") == "assistant"
+        if not (is_answer and self._pending_citations):
+            return
+        # The passages the tools found belong to the answer that follows them.
+        koe_id = self._down.ids.koe_id(str(item.get("id") or ""))
+        citations, self._pending_citations = self._pending_citations, []
+        await self._emit(
+            {
+                "type": "citations",
+                "item_id": koe_id,
+                "citations": [c.as_browser() for c in citations],
+            }
+        )
+        self._record(
+            Record(
+                "citations",
+                {"item_id": koe_id, "document_ids": [c.document_id for c in citations]},
+            )
+        )
+
+    def _turn_done(self, role: str, event: dict[str, Any], key: str) -> None:
+        upstream_id = str(event.get("item_id") or "")
+        koe_id = self._down.ids.koe_id(upstream_id)
+        text = str(event.get(key) or "")
+        self._history.append(Turn(koe_item_id=koe_id, role=role, text=text))
+        self._record(Record("transcript", {"item_id": koe_id, "role": role, "text": text}))
+
+    def _note_first_audio(self, upstream_id: str) -> None:
+        if not upstream_id or upstream_id in self._first_audio_seen:
+            return
+        self._first_audio_seen.add(upstream_id)
+        if self._speech_stopped_at is not None:
+            latency_ms = int((self._clock() - self._speech_stopped_at) * 1000)
+            self._record(
+                Record(
+                    "latency",
+                    {"item_id": self._down.ids.koe_id(upstream_id), "ms": latency_ms},
+                )
+            )
+            self._speech_stopped_at = None
+
+    def _record_usage(self, event: dict[str, Any]) -> None:
+        response = event.get("response") or {}
+        usage = response.get("usage")
+        if isinstance(usage, dict):
+            self._record(
+                Record(
+                    "usage",
+                    {"status": response.get("status", ""), **usage_summary(usage)},
+                )
+            )
+
+    # -- tools -----------------------------------------------------------------------------------
+    async def _tool_call_started(self, event: dict[str, Any]) -> None:
+        call = ToolCall(
+            call_id=str(event.get("call_id") or ""),
+            name=str(event.get("name") or self._call_names.get(str(event.get("call_id")), "")),
+            arguments=str(event.get("arguments") or ""),
+        )
+        if not call.call_id or call.call_id in self._calls:
+            return
+        if not self._calls:
+            await self._emit(status_event(Status.SEARCHING))
+        self._call_specs[call.call_id] = call
+        # Start at once: the search runs while the model finishes its response.
+        self._calls[call.call_id] = asyncio.create_task(self._tools.run(call))
+
+    async def _response_finished(self) -> None:
+        if self._calls:
+            calls, self._calls = self._calls, {}
+            specs, self._call_specs = self._call_specs, {}
+            for call_id, task in calls.items():
+                outcome = await task  # ToolBox.run bounds it with its own timeout
+                spec = specs[call_id]
+                self._pending_citations.extend(outcome.citations)
+                self._record(
+                    Record(
+                        "tool_call",
+                        {
+                            "name": spec.name,
+                            "arguments": spec.arguments,
+                            "document_ids": [c.document_id for c in outcome.citations],
+                            "error": outcome.error,
+                        },
+                    )
+                )
+                await self._send(
+                    {
+                        "type": "conversation.item.create",
+                        "item": {
+                            "type": "function_call_output",
+                            "call_id": call_id,
+                            "output": outcome.output,
+                        },
+                    }
+                )
+            self._response_wanted = True
+        if self._response_wanted and not self._response_active:
+            self._response_wanted = False
+            self._response_active = True
+            await self._send({"type": "response.create"})
+
+    # -- browser commands ------------------------------------------------------------------------
+    async def audio(self, pcm: bytes) -> None:
+        """Append microphone audio (already checked by the consumer)."""
+        if not self._ready.is_set():
+            self._hold_audio(pcm)
+            return
+        await self._send(
+            {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
+        )
+
+    async def command(self, command: BrowserCommand) -> None:
+        if isinstance(command, Commit):
+            await self._send({"type": "input_audio_buffer.commit"})
+            await self._request_response()
+        elif isinstance(command, Clear):
+            await self._send({"type": "input_audio_buffer.clear"})
+        elif isinstance(command, Cancel):
+            if self._response_active:
+                await self._send({"type": "response.cancel"})
+        elif isinstance(command, Truncate):
+            await self._truncate(command)
+        elif isinstance(command, Text):
+            await self._send(
+                {
+                    "type": "conversation.item.create",
+                    "item": {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": command.text}],
+                    },
+                }
+            )
+            self._history.append(Turn(koe_item_id="", role="user", text=command.text))
+            self._record(
+                Record("transcript", {"item_id": "", "role": "user", "text": command.text})
+            )
+            await self._request_response()
+        elif isinstance(command, Mode):
+            self._mode = command.mode
+            await self._send(turn_mode_update_event(self._policy, command.mode))
+
+    async def _request_response(self) -> None:
+        if self._response_active:
+            self._response_wanted = True
+            return
+        self._response_active = True
+        await self._send({"type": "response.create"})
+
+    async def _truncate(self, command: Truncate) -> None:
+        upstream_id = self._down.ids.upstream_id(command.item_id)
+        if upstream_id is None:
+            return
+        audio_end_ms = self._down.ledger.audio_end_ms(upstream_id, command.played_ms)
+        if audio_end_ms is None:
+            return  # no audio was received for it: nothing to cut
+        await self._send(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": upstream_id,
+                "content_index": 0,
+                "audio_end_ms": audio_end_ms,
+            }
+        )
+        received = self._down.ledger.received_ms(upstream_id)
+        self._cut_history(command.item_id, audio_end_ms, received)
+        self._record(
+            Record(
+                "truncated",
+                {"item_id": command.item_id, "audio_end_ms": audio_end_ms, "received_ms": received},
+            )
+        )
+
+    def _cut_history(self, koe_id: str, heard_ms: int, received_ms: int) -> None:
+        # The transcript arrives with the audio; what the user heard is the same share of it.
+        for turn in self._history:
+            if turn.koe_item_id == koe_id and received_ms > 0:
+                keep = int(len(turn.text) * min(1.0, heard_ms / received_ms))
+                turn.text = turn.text[:keep]
+
+    # -- rollover --------------------------------------------------------------------------------
+    async def _replay(self) -> None:
+        """Give a fresh upstream session the conversation so far, as items."""
+        for item in replay_items(
+            self._history,
+            budget_chars=self._settings.replay_budget_chars,
+            recent_turns=self._settings.replay_recent_turns,
+        ):
+            await self._send({"type": "conversation.item.create", "item": item}, setup=True)
+
+    def _hold_audio(self, pcm: bytes) -> None:
+        self._held_audio.append(pcm)
+        self._held_audio_bytes += len(pcm)
+        limit = self._settings.rollover_audio_buffer_ms * BYTES_PER_MS
+        while self._held_audio_bytes > limit and self._held_audio:
+            self._held_audio_bytes -= len(self._held_audio.popleft())
+
+    async def _flush_held_audio(self) -> None:
+        while self._held_audio:
+            pcm = self._held_audio.popleft()
+            self._held_audio_bytes -= len(pcm)
+            await self.audio(pcm)
+
+    # -- sending ---------------------------------------------------------------------------------
+    async def _send(self, event: dict[str, Any], *, setup: bool = False) -> None:
+        upstream = self._upstream
+        if upstream is None or not (setup or self._ready.is_set()):
+            logger.info("dropped %s while no upstream session is open", event["type"])
+            return
+        try:
+            await asyncio.wait_for(
+                upstream.send(json.dumps(event, ensure_ascii=False)),
+                timeout=self._settings.send_timeout_s,
+            )
+        except Exception as exc:
+            # The reader notices the broken connection and rolls over.
+            logger.warning("upstream send of %s failed: %r", event["type"], exc)
+
+
+def replay_items(
+    history: list[Turn], *, budget_chars: int, recent_turns: int
+) -> list[dict[str, Any]]:
+    """Conversation items for a fresh session: older turns condensed, recent ones verbatim."""
+    turns = [t for t in history if t.text.strip()]
+    recent = turns[-recent_turns:] if recent_turns > 0 else []
+    older = turns[: len(turns) - len(recent)]
+    # Recent turns keep their words, newest first, as far as the budget goes.
+    kept: list[Turn] = []
+    used = 0
+    for turn in reversed(recent):
+        if used + len(turn.text) > budget_chars and kept:
+            older = [*older, turn]
+            continue
+        kept.append(turn)
+        used += len(turn.text)
+    kept.reverse()
+    older.sort(key=turns.index)
+    items: list[dict[str, Any]] = []
+    if older:
+        room = max(200, budget_chars - used)
+        per_turn = max(40, room // len(older))
+        lines = [f"{t.role}: {_shorten(t.text, per_turn)}" for t in older]
+        summary = _shorten("\n".join(lines), room)
+        items.append(
+            {
+                "type": "message",
+                "role": "system",
+                "content": [
+                    {
+                        "type": "input_text",
+                        "text": "Earlier in this conversation (condensed):\n" + summary,
+                    }
+                ],
+            }
+        )
+    for turn in kept:
+        content_type = "input_text" if turn.role == "user" else "output_text"
+        items.append(
+            {
+                "type": "message",
+                "role": turn.role,
+                "content": [{"type": content_type, "text": turn.text}],
+            }
+        )
+    return items
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
