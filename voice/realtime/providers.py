@@ -136,3 +136,27 @@ def auth_headers_factory(
         return {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
 
     return headers
+
+
+def upstream_connector(
+    config: ProviderConfig, headers: HeaderFactory, *, open_timeout_s: float = 10.0
+) -> Callable[[], Awaitable[object]]:
+    """A coroutine function that opens one upstream WebSocket (fresh headers every time)."""
+    from websockets.asyncio.client import connect
+
+    url = realtime_url(config)
+
+    async def open_connection() -> object:
+        return await connect(
+            url,
+            additional_headers=await headers(),
+            open_timeout=open_timeout_s,
+            # Audio deltas are small, but session.updated echoes the whole policy.
+            max_size=4 * 1024 * 1024,
+            ping_interval=20,
+            ping_timeout=20,
+            # Bounded: if Koe cannot keep up, the connection applies back-pressure.
+            max_queue=64,
+        )
+
+    return open_connection

@@ -1,0 +1,379 @@
+"""RealtimeSession against a scripted GA server on 127.0.0.1 (real WebSockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from voice.realtime.browser_protocol import Cancel, Commit, Mode, Text, Truncate
+from voice.realtime.policy import DEFAULT_INSTRUCTIONS, SessionPolicy, TurnMode
+from voice.realtime.providers import (
+    ProviderConfig,
+    ProviderKind,
+    auth_headers_factory,
+    upstream_connector,
+)
+from voice.realtime.session import RealtimeSession, Record, SessionSettings, Turn, replay_items
+from voice.realtime.tools import Citation, ToolBox, ToolOutcome
+from voice.tests.fake_upstream import Connection, FakeUpstream
+
+SECOND_OF_AUDIO = b"\x01\x00" * 24000
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeUpstream]:
+    server = await FakeUpstream().start()
+    yield server
+    await server.stop()
+
+
+@dataclass
+class Harness:
+    session: RealtimeSession
+    task: asyncio.Task[None]
+    emitted: list[Any] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+
+    def messages(self, kind: str | None = None) -> list[dict[str, Any]]:
+        return [
+            m for m in self.emitted if isinstance(m, dict) and (kind is None or m["type"] == kind)
+        ]
+
+    def audio_bytes(self) -> int:
+        return sum(len(m) for m in self.emitted if isinstance(m, bytes))
+
+    def raw_json(self) -> str:
+        return "\n".join(json.dumps(m, ensure_ascii=False) for m in self.messages())
+
+    def records_of(self, kind: str) -> list[dict[str, Any]]:
+        return [r.data for r in self.records if r.kind == kind]
+
+    async def wait(self, predicate, within: float = 5.0) -> None:
+        async def poll() -> None:
+            while not predicate():
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(poll(), within)
+
+    async def stop(self) -> None:
+        await self.session.close()
+        await asyncio.wait_for(self.task, 5)
+
+
+async def start(
+    fake: FakeUpstream,
+    *,
+    tools: ToolBox | None = None,
+    settings: SessionSettings | None = None,
+    mode: TurnMode = TurnMode.PUSH_TO_TALK,
+) -> Harness:
+    config = ProviderConfig(
+        kind=ProviderKind.LOCAL,
+        endpoint=fake.url.split("?")[0],
+        model="fake-realtime",
+        api_key="local-key",
+    )
+    emitted: list[Any] = []
+    records: list[Record] = []
+
+    async def emit(out: Any) -> None:
+        emitted.append(out)
+
+    session = RealtimeSession(
+        connect=upstream_connector(config, auth_headers_factory(config)),  # type: ignore[arg-type]
+        policy=SessionPolicy(),
+        tools=tools or ToolBox(),
+        emit=emit,
+        record=records.append,
+        mode=mode,
+        settings=settings or SessionSettings(connect_backoff_s=0.01),
+    )
+    harness = Harness(
+        session=session, task=asyncio.create_task(session.run()), emitted=emitted, records=records
+    )
+    await fake.wait_for("session.update")
+    await harness.wait(lambda: session._ready.is_set())
+    return harness
+
+
+async def spoken_turn(h: Harness, fake: FakeUpstream) -> Connection:
+    await h.session.audio(SECOND_OF_AUDIO)
+    await h.session.command(Commit(type="commit"))
+    conn = await fake.wait_for("response.create")
+    await h.wait(lambda: any(r.kind == "usage" for r in h.records))
+    return conn
+
+
+async def test_the_server_policy_goes_upstream_and_never_to_the_browser(fake):
+    h = await start(fake)
+    conn = fake.current
+    assert conn.headers["authorization"] == "Bearer local-key"
+    assert conn.path == "/v1/realtime?model=fake-realtime"
+    first = conn.received[0]
+    assert first["type"] == "session.update"
+    assert first["session"]["instructions"] == DEFAULT_INSTRUCTIONS
+    assert first["session"]["audio"]["input"]["turn_detection"] is None  # push-to-talk
+    await spoken_turn(h, fake)
+    raw = h.raw_json()
+    assert "search_knowledge" not in raw
+    assert DEFAULT_INSTRUCTIONS[:40] not in raw
+    assert "session.updated" not in raw and "rate_limits" not in raw
+    await h.stop()
+
+
+async def test_push_to_talk_turn_is_transcribed_answered_and_recorded(fake):
+    h = await start(fake)
+    conn = await spoken_turn(h, fake)
+    appended = sum(len(e["audio"]) for e in conn.of_type("input_audio_buffer.append"))
+    assert appended == len(SECOND_OF_AUDIO) * 4 // 3  # base64 of exactly what was sent
+    done = {m["role"]: m["text"] for m in h.messages("transcript.done")}
+    assert done == {"user": fake.user_transcript, "assistant": "You get twenty days."}
+    assert h.audio_bytes() == 600 * 48
+    transcripts = h.records_of("transcript")
+    assert [t["role"] for t in transcripts] == ["user", "assistant"]
+    (usage,) = h.records_of("usage")
+    assert usage["input_tokens"] == 200 and usage["output_audio_tokens"] == 60
+    await h.stop()
+    assert h.records_of("ended") == [{"reason": "client_closed"}]
+
+
+async def test_mode_switch_changes_only_turn_detection(fake):
+    h = await start(fake)
+    await h.session.command(Mode(type="mode", mode=TurnMode.HANDS_FREE))
+    conn = await fake.wait_for("session.update", count=2)
+    update = conn.of_type("session.update")[1]["session"]
+    assert set(update) == {"type", "audio"}
+    assert update["audio"]["input"]["turn_detection"]["type"] == "server_vad"
+    await h.stop()
+
+
+async def test_two_function_calls_in_one_response_run_on_the_server(fake):
+    seen: list[dict[str, Any]] = []
+    started = asyncio.Event()
+
+    async def search(arguments: dict[str, Any]) -> ToolOutcome:
+        seen.append(arguments)
+        if len(seen) == 2:
+            started.set()
+        await asyncio.wait_for(started.wait(), 2)  # both run at once, or this times out
+        query = arguments["query"]
+        return ToolOutcome(
+            output=json.dumps({"passages": [f"TOOL-RESULT for {query}"]}),
+            citations=(
+                Citation(
+                    document_id=f"doc-{query}",
+                    title=f"Handbook {query}",
+                    passage=f"passage about {query}",
+                    location="p. 3",
+                ),
+            ),
+        )
+
+    fake.tool_plan = [
+        ("search_knowledge", '{"query": "leave"}'),
+        ("search_knowledge", '{"query": "holidays"}'),
+    ]
+    fake.answer = lambda conn: (
+        "From the handbook: " + " | ".join(item["output"] for item in conn.function_outputs)
+    )
+    h = await start(fake, tools=ToolBox(functions={"search_knowledge": search}))
+    await h.session.command(Text(type="text", text="How many days of leave?"))
+    conn = await fake.wait_for("response.create", count=2)
+    await h.wait(lambda: len(h.messages("transcript.done")) == 1)
+
+    assert sorted(a["query"] for a in seen) == ["holidays", "leave"]
+    kinds = [e["type"] for e in conn.received]
+    # Both outputs go up before the one follow-up response.create.
+    outputs_at = [
+        i
+        for i, e in enumerate(conn.received)
+        if e["type"] == "conversation.item.create" and e["item"]["type"] == "function_call_output"
+    ]
+    assert len(outputs_at) == 2
+    assert max(outputs_at) < len(kinds) - 1 - kinds[::-1].index("response.create")
+    answer = h.messages("transcript.done")[0]["text"]
+    assert "TOOL-RESULT for leave" in answer and "TOOL-RESULT for holidays" in answer
+
+    statuses = [m["status"] for m in h.messages("status")]
+    assert "searching" in statuses
+    (citations,) = h.messages("citations")
+    assert citations["item_id"] == h.messages("transcript.done")[0]["item_id"]
+    assert {c["title"] for c in citations["citations"]} == {"Handbook leave", "Handbook holidays"}
+    raw = h.raw_json()
+    # Tool output reaches the browser only as what the assistant said aloud.
+    not_speech = [m for m in h.messages() if not m["type"].startswith("transcript.")]
+    assert "TOOL-RESULT" not in json.dumps(not_speech)
+    assert "search_knowledge" not in raw and '"query"' not in raw
+    calls = h.records_of("tool_call")
+    assert {c["document_ids"][0] for c in calls} == {"doc-leave", "doc-holidays"}
+    await h.stop()
+
+
+async def test_a_slow_or_failing_tool_gives_the_model_an_error_text_and_the_talk_goes_on(fake):
+    async def slow(arguments: dict[str, Any]) -> ToolOutcome:
+        await asyncio.sleep(10)
+        raise AssertionError("not reached")
+
+    async def broken(arguments: dict[str, Any]) -> ToolOutcome:
+        raise RuntimeError("database is down")
+
+    fake.tool_plan = [
+        ("search_knowledge", '{"query": "x"}'),
+        ("broken", "{}"),
+        ("not_a_tool", "{}"),
+    ]
+    tools = ToolBox(functions={"search_knowledge": slow, "broken": broken}, timeout_s=0.2)
+    h = await start(fake, tools=tools)
+    await h.session.command(Text(type="text", text="question"))
+    conn = await fake.wait_for("response.create", count=2)
+    outputs = [json.loads(item["output"])["error"] for item in conn.function_outputs]
+    assert "did not answer within 0.2 seconds" in outputs[0]
+    assert "the tool failed" in outputs[1] and "database" not in outputs[1]
+    assert "unknown tool 'not_a_tool'" in outputs[2]
+    await h.wait(lambda: len(h.messages("transcript.done")) == 1)
+    first_call = h.records_of("tool_call")[0]
+    assert first_call["error"].startswith("the tool did not answer")
+    await h.stop()
+
+
+async def test_barge_in_truncates_to_the_audio_actually_received(fake):
+    fake.answer_audio_ms = 2000
+    fake.chunk_delay_s = 0.05
+    h = await start(fake)
+    await h.session.command(Text(type="text", text="tell me a long story"))
+    await h.wait(lambda: h.audio_bytes() >= 300 * 48)
+    item_id = h.messages("audio.start")[0]["item_id"]
+    received_ms = h.audio_bytes() // 48
+    # The browser claims to have played more than it could have received: clamped.
+    await h.session.command(Truncate(type="truncate", item_id=item_id, played_ms=60_000))
+    conn = await fake.wait_for("conversation.item.truncate")
+    truncate = conn.of_type("conversation.item.truncate")[0]
+    assert truncate["content_index"] == 0
+    assert truncate["item_id"].startswith("item_")  # the upstream id, not Koe's
+    assert 300 <= truncate["audio_end_ms"] <= received_ms + 100
+    await h.session.command(Cancel(type="cancel"))
+    await fake.wait_for("response.cancel")
+    # Unknown ids and items without audio are not sent upstream.
+    await h.session.command(Truncate(type="truncate", item_id="k_unknown", played_ms=10))
+    user_item = h.messages("item.created")[0]["item_id"]
+    await h.session.command(Truncate(type="truncate", item_id=user_item, played_ms=10))
+    await asyncio.sleep(0.1)
+    assert len(conn.of_type("conversation.item.truncate")) == 1
+    (cut,) = h.records_of("truncated")
+    assert cut["audio_end_ms"] == truncate["audio_end_ms"]
+    await h.stop()
+
+
+async def test_text_during_an_answer_waits_for_response_done(fake):
+    fake.chunk_delay_s = 0.05
+    h = await start(fake)
+    await h.session.command(Text(type="text", text="first"))
+    await h.wait(lambda: h.audio_bytes() > 0)
+    await h.session.command(Text(type="text", text="second"))
+    conn = await fake.wait_for("response.create", count=2, within=10)
+    await h.wait(lambda: len(h.messages("transcript.done")) == 2, within=10)
+    assert not [m for m in h.messages("error")]
+    assert len(conn.of_type("response.create")) == 2
+    await h.stop()
+
+
+def assert_replayed(conn: Connection, *texts: str) -> None:
+    replayed = [
+        part["text"]
+        for e in conn.of_type("conversation.item.create")
+        for part in e["item"].get("content", [])
+    ]
+    joined = "\n".join(replayed)
+    for text in texts:
+        assert text in joined, (text, replayed)
+
+
+async def test_rollover_before_the_session_limit_replays_the_conversation(fake):
+    settings = SessionSettings(
+        max_session_seconds=1.0, rollover_margin_s=0.5, connect_backoff_s=0.01
+    )
+    h = await start(fake, settings=settings)
+    await spoken_turn(h, fake)
+    await fake.wait_connections(2)
+    second = await fake.wait_for("conversation.item.create", count=2)
+    assert second.received[0]["type"] == "session.update"
+    assert second.received[0]["session"]["instructions"] == DEFAULT_INSTRUCTIONS
+    assert_replayed(second, fake.user_transcript, "You get twenty days.")
+    await h.wait(lambda: bool(h.messages("notice")))
+    assert h.messages("notice")[0] == {"type": "notice", "notice": "reconnected"}
+    assert h.records_of("rollover")[0]["reason"] == "max_session_age"
+    await h.stop()
+
+
+async def test_session_expired_and_dropped_connections_roll_over(fake):
+    h = await start(fake)
+    await spoken_turn(h, fake)
+    await fake.expire()
+    await fake.wait_connections(2)
+    assert_replayed(await fake.wait_for("conversation.item.create", count=2), fake.user_transcript)
+    await h.wait(lambda: len(h.records_of("rollover")) == 1)
+    assert h.records_of("rollover")[0]["reason"] == "session_expired"
+
+    await fake.drop()
+    await fake.wait_connections(3)
+    await fake.wait_for("conversation.item.create", count=2)
+    await h.wait(lambda: len(h.records_of("rollover")) == 2)
+    assert h.records_of("rollover")[1]["reason"] == "upstream_dropped"
+    # The conversation goes on in the third session.
+    await h.session.command(Text(type="text", text="still there?"))
+    await fake.wait_for("response.create")
+    await h.stop()
+
+
+async def test_dead_upstream_ends_with_a_clear_error(fake):
+    fake.refuse_connections = True
+    records: list[Record] = []
+    emitted: list[Any] = []
+
+    async def emit(out: Any) -> None:
+        emitted.append(out)
+
+    config = ProviderConfig(kind=ProviderKind.LOCAL, endpoint=fake.url.split("?")[0], model="m")
+    session = RealtimeSession(
+        connect=upstream_connector(config, auth_headers_factory(config)),  # type: ignore[arg-type]
+        policy=SessionPolicy(),
+        tools=ToolBox(),
+        emit=emit,
+        record=records.append,
+        settings=SessionSettings(connect_attempts=2, connect_backoff_s=0.01),
+    )
+    await asyncio.wait_for(session.run(), 10)
+    assert emitted == [
+        {
+            "type": "error",
+            "code": "upstream_unavailable",
+            "message": "The assistant is unavailable right now.",
+        }
+    ]
+    assert session.end_reason == "upstream_unavailable"
+    assert records[-1].data == {"reason": "upstream_unavailable"}
+
+
+def test_replay_keeps_recent_turns_verbatim_and_condenses_older_ones():
+    history = [
+        Turn(
+            koe_item_id=f"k{i}",
+            role="user" if i % 2 == 0 else "assistant",
+            text=f"turn {i} " + "x" * 300,
+        )
+        for i in range(20)
+    ]
+    items = replay_items(history, budget_chars=2000, recent_turns=4)
+    assert items[0]["role"] == "system"
+    summary = items[0]["content"][0]["text"]
+    assert summary.startswith("Earlier in this conversation")
+    assert "turn 0" in summary and len(summary) <= 2100
+    verbatim = [i["content"][0]["text"] for i in items[1:]]
+    assert verbatim == [t.text for t in history[-4:]]
+    assert items[-1]["content"][0]["type"] == "output_text"
+    assert items[-2]["content"][0]["type"] == "input_text"
