@@ -1,0 +1,64 @@
+"""Conversations and their append-only event log (the audit record of every turn)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Conversation(models.Model):
+    """One voice socket: who talked, to which model, from when to when, and how it ended."""
+
+    class EndReason(models.TextChoices):
+        CLIENT_CLOSED = "client_closed", "closed by the user"
+        UPSTREAM_UNAVAILABLE = "upstream_unavailable", "model unavailable"
+        ERROR = "error", "error"
+
+    # The id that leaves the server: opaque, not the row number.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="conversations"
+    )
+    provider = models.CharField(max_length=32)
+    model = models.CharField(max_length=128)
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["user", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"conversation {self.public_id} of user {self.user_id}"
+
+
+class ConversationEvent(models.Model):
+    """An append-only audit event: a transcript, a tool call, usage, latency, a rollover...
+
+    Shaped like an event log (actor, subject, event_type, at, data); written only by
+    voice.services, never updated or deleted by Koe.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Koe's item id (k_...) when the event concerns one turn, else empty.
+    subject = models.CharField(max_length=64, blank=True, db_index=True)
+    event_type = models.CharField(max_length=32, db_index=True)
+    at = models.DateTimeField()
+    data = models.JSONField(default=dict)
+    # Position within the conversation: the order the session produced the events in.
+    sequence = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["conversation_id", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "sequence"], name="conversation_event_sequence_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} #{self.sequence} of conversation {self.conversation_id}"
