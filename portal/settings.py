@@ -284,3 +284,40 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# --- Voice gateway (see the README: "Connecting Azure OpenAI") --------------------------------
+AZURE_OPENAI_ENDPOINT = env.str("AZURE_OPENAI_ENDPOINT", default="")
+AZURE_OPENAI_API_KEY = env.str("AZURE_OPENAI_API_KEY", default="")
+AZURE_OPENAI_REALTIME_DEPLOYMENT = env.str(
+    "AZURE_OPENAI_REALTIME_DEPLOYMENT", default="gpt-realtime"
+)
+AZURE_OPENAI_API_VERSION = env.str("AZURE_OPENAI_API_VERSION", default="2025-04-01-preview")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com")
+OPENAI_REALTIME_MODEL = env.str("OPENAI_REALTIME_MODEL", default="gpt-realtime")
+KOE_LOCAL_REALTIME_URL = env.str(
+    "KOE_LOCAL_REALTIME_URL", default="ws://127.0.0.1:8000/v1/realtime"
+)
+KOE_LOCAL_REALTIME_KEY = env.str("KOE_LOCAL_REALTIME_KEY", default="")
+# azure (GA) | azure_preview | openai | local; by default the first one that is configured.
+KOE_REALTIME_PROVIDER = env.str(
+    "KOE_REALTIME_PROVIDER",
+    default="azure" if AZURE_OPENAI_ENDPOINT else "openai" if OPENAI_API_KEY else "local",
+)
+KOE_REALTIME_MAX_SESSION_SECONDS = env.int(
+    "KOE_REALTIME_MAX_SESSION_SECONDS",
+    default=3600 if KOE_REALTIME_PROVIDER == "openai" else 1800,
+)
+KOE_VOICE_INSTRUCTIONS = env.str("KOE_VOICE_INSTRUCTIONS", default="")
+KOE_VOICE = env.str("KOE_VOICE", default="alloy")
+KOE_TRANSCRIPTION_MODEL = env.str("KOE_TRANSCRIPTION_MODEL", default="gpt-4o-mini-transcribe")
+KOE_TRANSCRIPTION_LANGUAGE = env.str("KOE_TRANSCRIPTION_LANGUAGE", default="")
+KOE_TURN_DETECTION = env.str("KOE_TURN_DETECTION", default="server_vad")
+KOE_TOOL_TIMEOUT_SECONDS = env.float("KOE_TOOL_TIMEOUT_SECONDS", default=8.0)
+KOE_MAX_SESSIONS_PER_USER = env.int("KOE_MAX_SESSIONS_PER_USER", default=2)
+KOE_UPSTREAM_CONNECTS_PER_MINUTE = env.int("KOE_UPSTREAM_CONNECTS_PER_MINUTE", default=30)
+KOE_DAILY_TOKEN_QUOTA = env.int("KOE_DAILY_TOKEN_QUOTA", default=0)
+# The knowledge search behind the search_knowledge tool (the knowledge app provides it).
+KOE_KNOWLEDGE_SEARCH = env.str(
+    "KOE_KNOWLEDGE_SEARCH", default="voice.knowledge.knowledge_search_unavailable"
+)

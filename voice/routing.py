@@ -1,5 +1,7 @@
-"""WebSocket routes of the voice gateway (the consumer arrives with the gateway issue)."""
+"""WebSocket routes of the voice gateway."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-websocket_urlpatterns: list[URLPattern] = []
+from voice.consumers import VoiceConsumer
+
+websocket_urlpatterns = [path("ws/voice/", VoiceConsumer.as_asgi())]

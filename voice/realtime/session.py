@@ -93,6 +93,8 @@ class SessionSettings:
     replay_recent_turns: int = 8
     # Audio buffered while a fresh session opens (beyond it the oldest is dropped).
     rollover_audio_buffer_ms: int = 3000
+    # How long a browser command waits for an upstream session that is still opening.
+    command_wait_s: float = 15.0
 
 
 class RealtimeSession:
@@ -422,7 +424,19 @@ class RealtimeSession:
             {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
         )
 
+    async def wait_ready(self, timeout_s: float) -> bool:
+        """Wait until an upstream session is open; False when it did not open in time."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout=timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
     async def command(self, command: BrowserCommand) -> None:
+        # Commands wait for a session that is still opening (start or rollover); audio is held.
+        if not await self.wait_ready(self._settings.command_wait_s):
+            await self._emit(error_event("not_ready", "The assistant is not connected yet."))
+            return
         if isinstance(command, Commit):
             await self._send({"type": "input_audio_buffer.commit"})
             await self._request_response()

@@ -1,0 +1,193 @@
+"""The browser's voice socket: authenticate, admit, then relay between browser and session.
+
+Thin edge: the protocol lives in voice.realtime, records in voice.recorder/services. Every
+refusal is accepted first and then closed with a 44xx code and a reason, because a close before
+accept reaches browsers as a bare HTTP 403 (see docs/voice-protocol.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from accounts.roles import Role
+from accounts.selectors import user_has_role
+from voice import config
+from voice.knowledge import search_knowledge_tool
+from voice.limits import voice_session_admit, voice_session_release
+from voice.models import Conversation
+from voice.realtime.browser_protocol import (
+    InboundLimits,
+    ProtocolError,
+    audio_frame_check,
+    command_parse,
+    error_event,
+)
+from voice.realtime.downstream import Outgoing
+from voice.realtime.policy import TurnMode
+from voice.realtime.providers import upstream_connector
+from voice.realtime.session import RealtimeSession
+from voice.realtime.tools import ToolBox
+from voice.recorder import ConversationRecorder
+from voice.services import conversation_end, conversation_start
+
+logger = logging.getLogger(__name__)
+
+CLOSE_NOT_SIGNED_IN = 4401
+CLOSE_NO_ROLE = 4403
+CLOSE_TOO_SLOW = 4408
+CLOSE_LIMIT = 4429
+CLOSE_UPSTREAM = 4502
+
+OUTBOUND_QUEUE = 256  # events and audio frames waiting for a slow browser
+OUTBOUND_PUT_TIMEOUT_S = 5.0
+
+
+class VoiceConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        # Everything per connection is set here, on the instance.
+        self.user: Any = self.scope.get("user")
+        self.admitted = False
+        self.closed_by_us = False
+        self.conversation: Conversation | None = None
+        self.recorder: ConversationRecorder | None = None
+        self.session: RealtimeSession | None = None
+        self.session_task: asyncio.Task[None] | None = None
+        self.sender_task: asyncio.Task[None] | None = None
+        self.ready_task: asyncio.Task[None] | None = None
+        self.outbound: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=OUTBOUND_QUEUE)
+        self.inbound_limits = InboundLimits()
+
+        await self.accept()
+        if self.user is None or not self.user.is_authenticated:
+            await self.refuse(CLOSE_NOT_SIGNED_IN, "not_signed_in", "Sign in to talk to Koe.")
+            return
+        if not await database_sync_to_async(user_has_role)(user=self.user, role=Role.EMPLOYEE):
+            await self.refuse(
+                CLOSE_NO_ROLE, "no_role", "Your account may not use the voice assistant."
+            )
+            return
+        refusal = await voice_session_admit(user_id=self.user.pk)
+        if refusal is not None:
+            await self.refuse(
+                CLOSE_LIMIT, "limit_reached", refusal.reason, retry_after=refusal.retry_after_s
+            )
+            return
+        self.admitted = True
+
+        provider = config.provider_config()
+        self.conversation = await database_sync_to_async(conversation_start)(
+            user=self.user, provider=provider.kind.value, model=provider.model
+        )
+        self.recorder = ConversationRecorder(conversation=self.conversation)
+        self.recorder.start()
+        self.session = RealtimeSession(
+            connect=upstream_connector(provider, config.provider_headers(provider)),  # type: ignore[arg-type]
+            policy=config.session_policy(),
+            tools=ToolBox(
+                functions={"search_knowledge": search_knowledge_tool(user=self.user)},
+                timeout_s=settings.KOE_TOOL_TIMEOUT_SECONDS,
+            ),
+            emit=self.emit,
+            record=self.recorder.record,
+            mode=TurnMode.HANDS_FREE,
+            settings=config.session_settings(provider),
+        )
+        self.sender_task = asyncio.create_task(self.send_loop())
+        self.session_task = asyncio.create_task(self.run_session())
+        self.ready_task = asyncio.create_task(self.announce_ready())
+
+    async def announce_ready(self) -> None:
+        """Tell the browser once the model session is open (commands sent earlier wait)."""
+        assert self.session is not None and self.conversation is not None
+        if await self.session.wait_ready(timeout_s=60):
+            await self.emit(
+                {
+                    "type": "ready",
+                    "conversation_id": str(self.conversation.public_id),
+                    "mode": TurnMode.HANDS_FREE.value,
+                }
+            )
+
+    async def refuse(self, code: int, error: str, message: str, retry_after: int = 0) -> None:
+        event = error_event(error, message)
+        if retry_after:
+            event["retry_after"] = retry_after
+        await self.send(text_data=json.dumps(event))
+        reason = f"{error}; retry-after={retry_after}" if retry_after else error
+        self.closed_by_us = True
+        await self.close(code=code, reason=reason)
+
+    async def run_session(self) -> None:
+        assert self.session is not None
+        await self.session.run()
+        if self.session.end_reason == "upstream_unavailable" and not self.closed_by_us:
+            await self.outbound.join()  # the browser gets the error event before the close
+            self.closed_by_us = True
+            await self.close(code=CLOSE_UPSTREAM, reason="upstream_unavailable")
+
+    # -- browser -> session -----------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.session is None:
+            return
+        try:
+            if bytes_data is not None:
+                audio_frame_check(bytes_data)
+                self.inbound_limits.audio_allowed(len(bytes_data))
+                await self.session.audio(bytes_data)
+            elif text_data is not None:
+                self.inbound_limits.command_allowed()
+                await self.session.command(command_parse(text_data))
+        except ProtocolError as exc:
+            await self.emit(exc.event())
+
+    # -- session -> browser -----------------------------------------------------------------------
+    async def emit(self, out: Outgoing) -> None:
+        try:
+            await asyncio.wait_for(self.outbound.put(out), timeout=OUTBOUND_PUT_TIMEOUT_S)
+        except TimeoutError:
+            # The browser does not read: stop rather than let memory grow.
+            logger.warning(
+                "voice socket of user %s too slow, closing", getattr(self.user, "pk", None)
+            )
+            if not self.closed_by_us:
+                self.closed_by_us = True
+                await self.close(code=CLOSE_TOO_SLOW, reason="client_too_slow")
+
+    async def send_loop(self) -> None:
+        while True:
+            out = await self.outbound.get()
+            try:
+                if isinstance(out, bytes):
+                    await self.send(bytes_data=out)
+                else:
+                    await self.send(text_data=json.dumps(out, ensure_ascii=False))
+            finally:
+                self.outbound.task_done()
+
+    # -- teardown ---------------------------------------------------------------------------------
+    async def disconnect(self, code: int) -> None:
+        if self.session is not None:
+            await self.session.close("client_closed")
+        if self.session_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.session_task, timeout=10)
+        for task in (self.sender_task, self.ready_task):
+            if task is not None:
+                task.cancel()
+        if self.recorder is not None:
+            await self.recorder.close()
+        if self.conversation is not None:
+            reason = self.session.end_reason if self.session is not None else "client_closed"
+            await database_sync_to_async(conversation_end)(
+                conversation=self.conversation, reason=reason or "client_closed"
+            )
+        if self.admitted:
+            await voice_session_release(user_id=self.user.pk)

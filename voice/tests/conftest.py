@@ -1,0 +1,13 @@
+from collections.abc import AsyncIterator
+
+import pytest
+from channels.db import database_sync_to_async
+from django.db import connections
+
+
+@pytest.fixture(autouse=True)
+async def close_db_connections_of_worker_threads() -> AsyncIterator[None]:
+    """Async code reaches the database from asgiref's thread; close that connection after each
+    test, or the test database cannot be dropped at the end."""
+    yield
+    await database_sync_to_async(connections.close_all)()
