@@ -490,20 +490,25 @@ class RealtimeSession:
             }
         )
         received = self._down.ledger.received_ms(upstream_id)
-        self._cut_history(command.item_id, audio_end_ms, received)
-        self._record(
-            Record(
-                "truncated",
-                {"item_id": command.item_id, "audio_end_ms": audio_end_ms, "received_ms": received},
-            )
-        )
+        heard = self._cut_history(command.item_id, audio_end_ms, received)
+        data: dict[str, Any] = {
+            "item_id": command.item_id,
+            "audio_end_ms": audio_end_ms,
+            "received_ms": received,
+        }
+        if heard is not None:
+            data["heard_text"] = heard
+        self._record(Record("truncated", data))
 
-    def _cut_history(self, koe_id: str, heard_ms: int, received_ms: int) -> None:
-        # The transcript arrives with the audio; what the user heard is the same share of it.
+    def _cut_history(self, koe_id: str, heard_ms: int, received_ms: int) -> str | None:
+        """Cut the turn's text to what was heard; None if its transcript has not arrived."""
+        # The transcript streams with the audio; what the user heard is the same share of it.
         for turn in self._history:
             if turn.koe_item_id == koe_id and received_ms > 0:
                 keep = int(len(turn.text) * min(1.0, heard_ms / received_ms))
                 turn.text = turn.text[:keep]
+                return turn.text
+        return None
 
     # -- rollover --------------------------------------------------------------------------------
     async def _replay(self) -> None:
