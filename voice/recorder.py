@@ -32,7 +32,7 @@ class ConversationRecorder:
         self,
         *,
         conversation: Conversation,
-        append: Append = conversation_events_append,
+        append: Append | None = None,
         batch_size: int = 100,
         flush_interval_s: float = 0.25,
         max_pending: int = 20_000,
@@ -121,7 +121,8 @@ class ConversationRecorder:
     @database_sync_to_async
     def _write(self, batch: Sequence[EventRecord]) -> None:
         try:
-            self._append(conversation=self._conversation, events=batch)
+            append = self._append or conversation_events_append
+            append(conversation=self._conversation, events=batch)
         except DatabaseError:
             # A broken connection must not be reused by the next attempt.
             close_old_connections()

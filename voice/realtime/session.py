@@ -135,6 +135,7 @@ class RealtimeSession:
         self._call_names: dict[str, str] = {}
         self._pending_citations: list[Citation] = []
         self._history: list[Turn] = []
+        self._truncations: dict[str, int] = {}
         self._speech_stopped_at: float | None = None
         self._first_audio_seen: set[str] = set()
         self._held_audio: deque[bytes] = deque()
@@ -336,8 +337,15 @@ class RealtimeSession:
         upstream_id = str(event.get("item_id") or "")
         koe_id = self._down.ids.koe_id(upstream_id)
         text = str(event.get(key) or "")
+        data: dict[str, Any] = {"item_id": koe_id, "role": role, "text": text}
+        heard_ms = self._truncations.get(koe_id)
+        if heard_ms is not None:
+            # Barged in before the transcript finished: keep the share of it that was heard.
+            generated_ms = max(self._down.ledger.received_ms(upstream_id), 1)
+            text = text[: int(len(text) * min(1.0, heard_ms / generated_ms))]
+            data["heard_text"] = text
         self._history.append(Turn(koe_item_id=koe_id, role=role, text=text))
-        self._record(Record("transcript", {"item_id": koe_id, "role": role, "text": text}))
+        self._record(Record("transcript", data))
 
     def _note_first_audio(self, upstream_id: str) -> None:
         if not upstream_id or upstream_id in self._first_audio_seen:
@@ -490,6 +498,7 @@ class RealtimeSession:
             }
         )
         received = self._down.ledger.received_ms(upstream_id)
+        self._truncations[command.item_id] = audio_end_ms
         heard = self._cut_history(command.item_id, audio_end_ms, received)
         data: dict[str, Any] = {
             "item_id": command.item_id,

@@ -261,3 +261,36 @@ async def test_dead_upstream_closes_4502_after_a_clear_message(fake):
         }
     ]
     assert frames[-1]["type"] == "websocket.close" and frames[-1]["code"] == 4502
+
+
+async def test_a_database_outage_during_a_conversation_loses_no_record(fake, monkeypatch):
+    from django.db import OperationalError
+
+    import voice.recorder
+    from voice.services import conversation_events_append
+
+    calls = {"n": 0}
+
+    def down_for_a_while(**kwargs):
+        calls["n"] += 1
+        if calls["n"] <= 5:
+            raise OperationalError("the database system is starting up")
+        return conversation_events_append(**kwargs)
+
+    monkeypatch.setattr(voice.recorder, "conversation_events_append", down_for_a_while)
+    comm = await connect(await session_cookie("emi", Role.EMPLOYEE))
+    await receive(comm)  # ready
+    for text in ("first question", "second question"):
+        await comm.send_to(text_data=json.dumps({"type": "text", "text": text}))
+        await collect_until(comm, lambda f: isinstance(f, dict) and f["type"] == "usage")
+    # Closing waits for the pending records (daphne: --application-close-timeout, see koe).
+    await comm.disconnect(timeout=20)
+
+    @database_sync_to_async
+    def stored() -> list[str]:
+        return list(ConversationEvent.objects.values_list("event_type", flat=True))
+
+    kinds = await stored()
+    assert calls["n"] > 5, (calls, kinds)
+    assert kinds.count("transcript") == 4 and kinds.count("usage") == 2
+    assert kinds[-1] == "ended"

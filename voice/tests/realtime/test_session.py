@@ -266,6 +266,12 @@ async def test_barge_in_truncates_to_the_audio_actually_received(fake):
     assert len(conn.of_type("conversation.item.truncate")) == 1
     (cut,) = h.records_of("truncated")
     assert cut["audio_end_ms"] == truncate["audio_end_ms"]
+    # The answer's transcript is kept for audit with the part the user actually heard.
+    await h.wait(lambda: len(h.records_of("transcript")) == 2)
+    answer = h.records_of("transcript")[1]
+    assert answer["role"] == "assistant"
+    heard = answer.get("heard_text", cut.get("heard_text"))
+    assert heard is not None and len(heard) < len(answer["text"])
     await h.stop()
 
 
