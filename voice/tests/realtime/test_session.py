@@ -383,3 +383,17 @@ def test_replay_keeps_recent_turns_verbatim_and_condenses_older_ones():
     assert verbatim == [t.text for t in history[-4:]]
     assert items[-1]["content"][0]["type"] == "output_text"
     assert items[-2]["content"][0]["type"] == "input_text"
+
+
+async def test_latency_from_end_of_speech_to_first_answer_audio_is_recorded(fake):
+    fake.chunk_delay_s = 0.05
+    h = await start(fake, mode=TurnMode.HANDS_FREE)
+    await fake.push({"type": "input_audio_buffer.speech_started", "item_id": "item_vad"})
+    await fake.push({"type": "input_audio_buffer.speech_stopped", "item_id": "item_vad"})
+    await h.wait(lambda: any(m.get("status") == "thinking" for m in h.messages("status")))
+    await h.session.command(Text(type="text", text="and then?"))
+    await h.wait(lambda: bool(h.records_of("latency")))
+    (latency,) = h.records_of("latency")
+    assert latency["item_id"] == h.messages("audio.start")[0]["item_id"]
+    assert latency["ms"] >= 50  # at least the first chunk's delay
+    await h.stop()
