@@ -45,6 +45,7 @@ CLOSE_NO_ROLE = 4403
 CLOSE_TOO_SLOW = 4408
 CLOSE_LIMIT = 4429
 CLOSE_UPSTREAM = 4502
+CLOSE_SERVER_ERROR = 1011
 
 OUTBOUND_QUEUE = 256  # events and audio frames waiting for a slow browser
 OUTBOUND_PUT_TIMEOUT_S = 5.0
@@ -81,7 +82,17 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             )
             return
         self.admitted = True
+        try:
+            await self.start_conversation()
+        except Exception:
+            logger.exception("voice conversation could not start")
+            self.admitted = False
+            await voice_session_release(user_id=self.user.pk)
+            await self.refuse(
+                CLOSE_SERVER_ERROR, "server_error", "Koe could not start the conversation."
+            )
 
+    async def start_conversation(self) -> None:
         provider = config.provider_config()
         self.conversation = await database_sync_to_async(conversation_start)(
             user=self.user, provider=provider.kind.value, model=provider.model
@@ -128,10 +139,14 @@ class VoiceConsumer(AsyncWebsocketConsumer):
     async def run_session(self) -> None:
         assert self.session is not None
         await self.session.run()
-        if self.session.end_reason == "upstream_unavailable" and not self.closed_by_us:
-            await self.outbound.join()  # the browser gets the error event before the close
+        reason = self.session.end_reason
+        if reason in ("upstream_unavailable", "error") and not self.closed_by_us:
+            # The browser gets the error event before the close.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.outbound.join(), timeout=OUTBOUND_PUT_TIMEOUT_S)
             self.closed_by_us = True
-            await self.close(code=CLOSE_UPSTREAM, reason="upstream_unavailable")
+            code = CLOSE_UPSTREAM if reason == "upstream_unavailable" else CLOSE_SERVER_ERROR
+            await self.close(code=code, reason=reason)
 
     # -- browser -> session -----------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -160,6 +160,12 @@ class RealtimeSession:
             await self._emit(
                 error_event("upstream_unavailable", "The assistant is unavailable right now.")
             )
+        except Exception:
+            # A bug must end this conversation visibly, not leave a socket with nobody behind it.
+            logger.exception("voice session failed")
+            self._end_reason = self._end_reason or "error"
+            with contextlib.suppress(Exception):
+                await self._emit(error_event("internal_error", "Something went wrong in Koe."))
         finally:
             await self._shutdown()
 

@@ -294,3 +294,24 @@ async def test_a_database_outage_during_a_conversation_loses_no_record(fake, mon
     assert calls["n"] > 5, (calls, kinds)
     assert kinds.count("transcript") == 4 and kinds.count("usage") == 2
     assert kinds[-1] == "ended"
+
+
+async def test_a_failure_while_starting_closes_1011_and_frees_the_slot(fake, settings, monkeypatch):
+    from django.db import OperationalError
+
+    import voice.consumers
+
+    settings.KOE_MAX_SESSIONS_PER_USER = 1
+
+    def database_down(**kwargs):
+        raise OperationalError("could not connect to server")
+
+    cookie = await session_cookie("emi", Role.EMPLOYEE)
+    monkeypatch.setattr(voice.consumers, "conversation_start", database_down)
+    comm = await connect(cookie)
+    error = await expect_refusal(comm, 1011)
+    assert error["code"] == "server_error" and "OperationalError" not in json.dumps(error)
+    monkeypatch.undo()
+    again = await connect(cookie)
+    assert json.loads((await receive(again))["text"])["type"] == "ready"
+    await again.disconnect()
