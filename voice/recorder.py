@@ -11,12 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
 from channels.db import database_sync_to_async
-from django.db import DatabaseError, close_old_connections
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+)
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from voice.models import Conversation
 from voice.realtime.session import Record
@@ -51,6 +59,7 @@ class ConversationRecorder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._closing_since = 0.0
         self.dropped = 0
         self.written = 0
 
@@ -80,6 +89,7 @@ class ConversationRecorder:
     async def close(self) -> None:
         """Write everything still pending (retrying within the close deadline), then stop."""
         self._closing = True
+        self._closing_since = time.monotonic()
         self._wake.set()
         if self._task is not None:
             await self._task
@@ -90,7 +100,7 @@ class ConversationRecorder:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
             self._wake.clear()
             try:
-                await self._flush(deadline_s=self._close_deadline if self._closing else None)
+                await self._flush()
             except DatabaseError:
                 logger.exception(
                     "audit records of conversation %s could not be written: %d lost",
@@ -102,27 +112,49 @@ class ConversationRecorder:
             if self._closing and not self._pending:
                 return
 
-    async def _flush(self, *, deadline_s: float | None) -> None:
+    def _give_up(self, retry_state: object) -> bool:
+        # While the socket is open an outage is waited out; once it closes, only so long.
+        return self._closing and time.monotonic() - self._closing_since > self._close_deadline
+
+    async def _flush(self) -> None:
         while self._pending:
             batch = list(self._pending)[: self._batch_size]
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(DatabaseError),
+                # Only transient failures are retried; bad data would fail forever.
+                retry=retry_if_exception_type((OperationalError, InterfaceError)),
                 wait=wait_exponential(multiplier=0.05, max=self._retry_max_wait),
-                stop=stop_after_delay(deadline_s) if deadline_s else _never,
+                stop=self._give_up,
                 before_sleep=_log_retry,
                 reraise=True,
             ):
                 with attempt:
                     await self._write(batch)
-            for _ in batch:
-                self._pending.popleft()
+            # Remove exactly the records written, even if the queue overflowed meanwhile.
+            written = {e.sequence for e in batch}
+            self._pending = deque(e for e in self._pending if e.sequence not in written)
             self.written += len(batch)
 
-    @database_sync_to_async
-    def _write(self, batch: Sequence[EventRecord]) -> None:
+    def _write_one_by_one(self, append: Append, batch: Sequence[EventRecord]) -> None:
+        for record in batch:
+            try:
+                append(conversation=self._conversation, events=[record])
+            except (DataError, IntegrityError):
+                logger.error("audit record %s could not be stored as sent", record.sequence)
+                append(conversation=self._conversation, events=[_unstorable(record)])
+
+    async def _write(self, batch: Sequence[EventRecord]) -> None:
+        # Not thread-sensitive: a retrying recorder must not hold up every other socket's
+        # database work in this process, which shares the one thread-sensitive thread.
+        await database_sync_to_async(self._write_now, thread_sensitive=False)(batch)
+
+    def _write_now(self, batch: Sequence[EventRecord]) -> None:
+        append = self._append or conversation_events_append
         try:
-            append = self._append or conversation_events_append
             append(conversation=self._conversation, events=batch)
+        except (DataError, IntegrityError):
+            # Some record cannot be stored as it is: store the others one by one and keep the
+            # bad one as a marker, so that one odd value never costs the whole trail.
+            self._write_one_by_one(append, batch)
         except DatabaseError:
             # A broken connection must not be reused by the next attempt.
             close_old_connections()
@@ -132,9 +164,15 @@ class ConversationRecorder:
             raise
 
 
-def _never(retry_state: object) -> bool:
-    return False
-
-
 def _log_retry(retry_state: object) -> None:
     logger.warning("audit write failed, retrying: %s", getattr(retry_state, "outcome", None))
+
+
+def _unstorable(record: EventRecord) -> EventRecord:
+    return EventRecord(
+        sequence=record.sequence,
+        event_type=record.event_type,
+        at=record.at,
+        data={"unstorable": repr(record.data)[:2000].replace("\x00", "")},
+        subject=record.subject.replace("\x00", ""),
+    )

@@ -8,12 +8,13 @@ socket stays open. docs/voice-protocol.md is the reference for browser authors.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from voice.realtime.policy import TurnMode
 
@@ -23,6 +24,10 @@ BYTES_PER_MS = SAMPLE_RATE * 2 // 1000  # 48 bytes of PCM16 mono per millisecond
 MAX_AUDIO_FRAME_BYTES = BYTES_PER_MS * 1000  # one second per frame at most (clients send 20-40 ms)
 MAX_TEXT_FRAME_BYTES = 16 * 1024
 MAX_TEXT_MESSAGE_CHARS = 4000
+MIN_AUDIO_FRAME_BYTES = BYTES_PER_MS * 5  # 5 ms: smaller frames only multiply upstream events
+MAX_AUDIO_FRAMES_PER_SECOND = 100
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class _Command(BaseModel):
@@ -61,6 +66,15 @@ class Text(_Command):
 
     type: Literal["text"]
     text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_MESSAGE_CHARS)]
+
+    @field_validator("text")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        # Control characters (NUL above all) have no place in a question and cannot be stored.
+        cleaned = _CONTROL.sub("", value).strip()
+        if not cleaned:
+            raise ValueError("the text is empty")
+        return cleaned
 
 
 class Mode(_Command):
@@ -121,8 +135,10 @@ def command_parse(text: str) -> BrowserCommand:
 
 def audio_frame_check(frame: bytes) -> None:
     """Refuse audio frames that cannot be PCM16 or are absurdly large."""
-    if not frame:
-        raise ProtocolError("invalid_audio", "empty audio frame")
+    if len(frame) < MIN_AUDIO_FRAME_BYTES:
+        raise ProtocolError(
+            "invalid_audio", f"audio frames carry at least 5 ms ({MIN_AUDIO_FRAME_BYTES} bytes)"
+        )
     if len(frame) > MAX_AUDIO_FRAME_BYTES:
         raise ProtocolError(
             "frame_too_large", f"audio frames are limited to {MAX_AUDIO_FRAME_BYTES} bytes"
@@ -165,8 +181,13 @@ class InboundLimits:
             rate=BYTES_PER_MS * 1500, burst=BYTES_PER_MS * 2000, clock=self.clock
         )
         self.commands = TokenBucket(rate=10, burst=20, clock=self.clock)
+        self.audio_frames = TokenBucket(
+            rate=MAX_AUDIO_FRAMES_PER_SECOND, burst=MAX_AUDIO_FRAMES_PER_SECOND, clock=self.clock
+        )
 
     def audio_allowed(self, nbytes: int) -> None:
+        if not self.audio_frames.take(1):
+            raise ProtocolError("rate_limited", "too many audio frames; send 20-40 ms each")
         if not self.audio.take(nbytes):
             raise ProtocolError("rate_limited", "audio is arriving faster than real time")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
@@ -99,3 +101,32 @@ async def test_a_retried_batch_that_had_committed_adds_no_duplicates():
         recorder.record(Record("latency", {"ms": i}))
     await recorder.close()
     assert [r[0] for r in await stored(conversation)] == [1, 2, 3]
+
+
+async def test_a_record_postgres_cannot_store_does_not_cost_the_others():
+    conversation = await make_conversation()
+    recorder = ConversationRecorder(conversation=conversation, flush_interval_s=0.01)
+    recorder.start()
+    recorder.record(Record("transcript", {"item_id": "k_1", "text": "before"}))
+    recorder.record(Record("transcript", {"item_id": "k_2", "text": "nul \x00 inside"}))
+    recorder.record(Record("transcript", {"item_id": "k_3", "text": "after"}))
+    await asyncio.wait_for(recorder.close(), 10)
+    rows = await stored(conversation)
+    assert [r[0] for r in rows] == [1, 2, 3]
+    assert rows[0][3]["text"] == "before" and rows[2][3]["text"] == "after"
+    assert "unstorable" in rows[1][3] and "\x00" not in rows[1][3]["unstorable"]
+
+
+async def test_close_gives_up_after_its_deadline_when_the_database_stays_down():
+    conversation = await make_conversation()
+    recorder = ConversationRecorder(
+        conversation=conversation,
+        append=FlakyDatabase(failures=10**9),
+        flush_interval_s=0.01,
+        retry_max_wait_s=0.05,
+        close_deadline_s=0.5,
+    )
+    recorder.start()
+    recorder.record(Record("usage", {"input_tokens": 1}))
+    await asyncio.wait_for(recorder.close(), 10)
+    assert recorder.dropped == 1 and recorder.written == 0

@@ -74,6 +74,7 @@ def test_oversized_text_frame_is_refused_before_parsing():
     [
         (b"", "invalid_audio"),
         (b"\x00" * 3, "invalid_audio"),
+        (b"\x00" * 481, "invalid_audio"),  # odd length: not PCM16
         (b"\x00" * (MAX_AUDIO_FRAME_BYTES + 2), "frame_too_large"),
     ],
 )
@@ -105,3 +106,18 @@ def test_command_rate_is_bounded():
         limits.command_allowed()
     now[0] += 1.0
     limits.command_allowed()
+
+
+def test_control_characters_are_removed_from_typed_text():
+    parsed = command_parse(json.dumps({"type": "text", "text": "leave\u0000 days\u0007?"}))
+    assert parsed == Text(type="text", text="leave days?")
+    with pytest.raises(ProtocolError, match="empty"):
+        command_parse(json.dumps({"type": "text", "text": "\u0000\u0001"}))
+
+
+def test_a_flood_of_tiny_frames_is_refused():
+    now = [0.0]
+    limits = InboundLimits(clock=lambda: now[0])
+    with pytest.raises(ProtocolError, match="too many audio frames"):
+        for _ in range(101):
+            limits.audio_allowed(240)
