@@ -189,20 +189,27 @@ class VoiceConsumer(AsyncWebsocketConsumer):
 
     # -- teardown ---------------------------------------------------------------------------------
     async def disconnect(self, code: int) -> None:
-        if self.session is not None:
-            await self.session.close("client_closed")
-        if self.session_task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.session_task, timeout=10)
-        for task in (self.sender_task, self.ready_task):
-            if task is not None:
-                task.cancel()
-        if self.recorder is not None:
-            await self.recorder.close()
-        if self.conversation is not None:
-            reason = self.session.end_reason if self.session is not None else "client_closed"
-            await database_sync_to_async(conversation_end)(
-                conversation=self.conversation, reason=reason or "client_closed"
-            )
+        # Give the slot back first: nothing below may keep the user locked out.
         if self.admitted:
-            await voice_session_release(user_id=self.user.pk)
+            self.admitted = False
+            with contextlib.suppress(Exception):
+                await voice_session_release(user_id=self.user.pk)
+        try:
+            if self.session is not None:
+                await self.session.close("client_closed")
+            if self.session_task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.session_task, timeout=10)
+        finally:
+            for task in (self.sender_task, self.ready_task):
+                if task is not None:
+                    task.cancel()
+            if self.recorder is not None:
+                # Bounded by the recorder's own close deadline (30 s of retries).
+                await self.recorder.close()
+            if self.conversation is not None:
+                reason = self.session.end_reason if self.session is not None else "error"
+                with contextlib.suppress(Exception):
+                    await database_sync_to_async(conversation_end)(
+                        conversation=self.conversation, reason=reason or "client_closed"
+                    )

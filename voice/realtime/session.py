@@ -14,6 +14,7 @@ import base64
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -136,6 +137,9 @@ class RealtimeSession:
         self._pending_citations: list[Citation] = []
         self._history: list[Turn] = []
         self._truncations: dict[str, int] = {}
+        self._replayed_ids: deque[str] = deque()
+        self._turn_interrupted = False
+        self._response_request_id = ""
         self._speech_stopped_at: float | None = None
         self._first_audio_seen: set[str] = set()
         self._held_audio: deque[bytes] = deque()
@@ -194,15 +198,22 @@ class RealtimeSession:
         for attempt in range(self._settings.connect_attempts):
             if self._closing:
                 return
+            upstream = None
             try:
                 upstream = await self._connect()
                 await self._handshake(upstream)
             except (OSError, TimeoutError, ConnectionError, ValueError) as exc:
+                if upstream is not None:
+                    with contextlib.suppress(Exception):
+                        await upstream.close()
                 last_error = exc
                 logger.warning("upstream connect failed (%s), attempt %d", exc, attempt + 1)
                 await asyncio.sleep(self._settings.connect_backoff_s * (2**attempt))
                 continue
             except Exception as exc:  # websockets' InvalidStatus, handshake errors
+                if upstream is not None:
+                    with contextlib.suppress(Exception):
+                        await upstream.close()
                 last_error = exc
                 logger.warning("upstream connect failed (%r), attempt %d", exc, attempt + 1)
                 await asyncio.sleep(self._settings.connect_backoff_s * (2**attempt))
@@ -211,16 +222,24 @@ class RealtimeSession:
             self._opened_at = self._clock()
             self._session_number += 1
             self._response_active = False
+            self._response_request_id = ""
             self._rollover_wanted = ""
             if self._session_number > 1:
                 await self._replay()
                 await self._emit({"type": "notice", "notice": "reconnected"})
-                await self._emit(status_event(Status.LISTENING))
                 self._record(
                     Record("rollover", {"reason": reason, "session": self._session_number})
                 )
-            self._ready.set()
+                if self._turn_interrupted:
+                    # The question was asked but its answer was lost with the old session.
+                    self._turn_interrupted = False
+                    self._response_wanted = False
+                    await self._send_response_create(setup=True)
+                else:
+                    await self._emit(status_event(Status.LISTENING))
+            # Held audio goes first, so that no new frame overtakes it.
             await self._flush_held_audio()
+            self._ready.set()
             return
         self._end_reason = "upstream_unavailable"
         raise UpstreamUnavailable(str(last_error))
@@ -230,6 +249,14 @@ class RealtimeSession:
         if first.get("type") != "session.created":
             raise ConnectionError(f"expected session.created, got {first.get('type')!r}")
         await upstream.send(json.dumps(session_update_event(self._policy, self._mode)))
+        # Fail closed: a session that refused Koe's policy must not carry the conversation.
+        while True:
+            event = json.loads(await asyncio.wait_for(upstream.recv(), timeout=10))
+            if event.get("type") == "session.updated":
+                return
+            if event.get("type") == "error":
+                code = (event.get("error") or {}).get("code")
+                raise ConnectionError(f"the model session refused Koe's policy ({code})")
 
     # -- upstream events -------------------------------------------------------------------------
     async def _pump_until_dropped(self) -> None:
@@ -257,12 +284,18 @@ class RealtimeSession:
                 continue
             if not isinstance(event, dict):
                 continue
-            if await self._handle_upstream(event):
-                break
+            try:
+                if await self._handle_upstream(event):
+                    break
+            except (KeyError, TypeError, ValueError, AttributeError):
+                # One malformed event must not end the conversation.
+                logger.exception("could not handle upstream %s", event.get("type"))
         self._ready.clear()
         with contextlib.suppress(Exception):
             await upstream.close()
-        # Tool calls of a dropped session cannot be answered there; their results are lost.
+        self._turn_interrupted = bool(self._response_active or self._calls or self._response_wanted)
+        self._pending_citations = []
+        # Tool calls of a dropped session cannot be answered there; the new session asks again.
         for task in self._calls.values():
             task.cancel()
         self._calls.clear()
@@ -276,6 +309,7 @@ class RealtimeSession:
             return await self._upstream_error(event)
         if kind == "response.created":
             self._response_active = True
+            self._response_request_id = ""
         elif kind == "input_audio_buffer.speech_stopped":
             self._speech_stopped_at = self._clock()
         elif kind == "response.output_item.added":
@@ -287,6 +321,13 @@ class RealtimeSession:
         elif kind == "response.output_audio.delta":
             self._note_first_audio(str(event.get("item_id") or ""))
         elif kind == "conversation.item.added":
+            if self._replayed_ids:
+                # Our own replayed item coming back: it keeps its Koe id, the browser has it.
+                koe_id = self._replayed_ids.popleft()
+                upstream_id = str((event.get("item") or {}).get("id") or "")
+                if koe_id and upstream_id:
+                    self._down.ids.rebind(koe_id, upstream_id)
+                return False
             await self._item_added(event)
         elif kind == "conversation.item.input_audio_transcription.completed":
             self._turn_done("user", event, "transcript")
@@ -306,6 +347,10 @@ class RealtimeSession:
         if code == "session_expired":
             self._rollover_wanted = "session_expired"
             return True
+        if self._response_request_id and error.get("event_id") == self._response_request_id:
+            # Our response.create was refused: no response is coming for it.
+            self._response_request_id = ""
+            self._response_active = False
         if code == "conversation_already_has_active_response":
             self._response_wanted = True  # it will go out after response.done
             return False
@@ -425,8 +470,7 @@ class RealtimeSession:
             self._response_wanted = True
         if self._response_wanted and not self._response_active:
             self._response_wanted = False
-            self._response_active = True
-            await self._send({"type": "response.create"})
+            await self._send_response_create()
 
     # -- browser commands ------------------------------------------------------------------------
     async def audio(self, pcm: bytes) -> None:
@@ -452,6 +496,8 @@ class RealtimeSession:
             await self._emit(error_event("not_ready", "The assistant is not connected yet."))
             return
         if isinstance(command, Commit):
+            # Push-to-talk: the user's speech ended when they let go.
+            self._speech_stopped_at = self._clock()
             await self._send({"type": "input_audio_buffer.commit"})
             await self._request_response()
         elif isinstance(command, Clear):
@@ -485,8 +531,15 @@ class RealtimeSession:
         if self._response_active:
             self._response_wanted = True
             return
+        await self._send_response_create()
+
+    async def _send_response_create(self, *, setup: bool = False) -> None:
+        # The event id lets an `error` about this very request clear the pending state.
+        self._response_request_id = "koe_" + secrets.token_hex(8)
         self._response_active = True
-        await self._send({"type": "response.create"})
+        await self._send(
+            {"type": "response.create", "event_id": self._response_request_id}, setup=setup
+        )
 
     async def _truncate(self, command: Truncate) -> None:
         upstream_id = self._down.ids.upstream_id(command.item_id)
@@ -528,11 +581,13 @@ class RealtimeSession:
     # -- rollover --------------------------------------------------------------------------------
     async def _replay(self) -> None:
         """Give a fresh upstream session the conversation so far, as items."""
-        for item in replay_items(
+        self._replayed_ids.clear()
+        for koe_id, item in replay_items(
             self._history,
             budget_chars=self._settings.replay_budget_chars,
             recent_turns=self._settings.replay_recent_turns,
         ):
+            self._replayed_ids.append(koe_id)
             await self._send({"type": "conversation.item.create", "item": item}, setup=True)
 
     def _hold_audio(self, pcm: bytes) -> None:
@@ -546,7 +601,10 @@ class RealtimeSession:
         while self._held_audio:
             pcm = self._held_audio.popleft()
             self._held_audio_bytes -= len(pcm)
-            await self.audio(pcm)
+            await self._send(
+                {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()},
+                setup=True,
+            )
 
     # -- sending ---------------------------------------------------------------------------------
     async def _send(self, event: dict[str, Any], *, setup: bool = False) -> None:
@@ -566,48 +624,53 @@ class RealtimeSession:
 
 def replay_items(
     history: list[Turn], *, budget_chars: int, recent_turns: int
-) -> list[dict[str, Any]]:
+) -> list[tuple[str, dict[str, Any]]]:
     """Conversation items for a fresh session: older turns condensed, recent ones verbatim."""
     turns = [t for t in history if t.text.strip()]
-    recent = turns[-recent_turns:] if recent_turns > 0 else []
-    older = turns[: len(turns) - len(recent)]
+    first_recent = max(0, len(turns) - recent_turns) if recent_turns > 0 else len(turns)
     # Recent turns keep their words, newest first, as far as the budget goes.
-    kept: list[Turn] = []
+    verbatim: set[int] = set()
     used = 0
-    for turn in reversed(recent):
-        if used + len(turn.text) > budget_chars and kept:
-            older = [*older, turn]
-            continue
-        kept.append(turn)
-        used += len(turn.text)
-    kept.reverse()
-    older.sort(key=turns.index)
-    items: list[dict[str, Any]] = []
+    for index in range(len(turns) - 1, first_recent - 1, -1):
+        size = len(turns[index].text)
+        if used + size > budget_chars and verbatim:
+            break
+        verbatim.add(index)
+        used += size
+    older = [t for i, t in enumerate(turns) if i not in verbatim]
+    kept = [t for i, t in enumerate(turns) if i in verbatim]
+    items: list[tuple[str, dict[str, Any]]] = []
     if older:
         room = max(200, budget_chars - used)
         per_turn = max(40, room // len(older))
         lines = [f"{t.role}: {_shorten(t.text, per_turn)}" for t in older]
         summary = _shorten("\n".join(lines), room)
         items.append(
-            {
-                "type": "message",
-                "role": "system",
-                "content": [
-                    {
-                        "type": "input_text",
-                        "text": "Earlier in this conversation (condensed):\n" + summary,
-                    }
-                ],
-            }
+            (
+                "",
+                {
+                    "type": "message",
+                    "role": "system",
+                    "content": [
+                        {
+                            "type": "input_text",
+                            "text": "Earlier in this conversation (condensed):\n" + summary,
+                        }
+                    ],
+                },
+            )
         )
     for turn in kept:
         content_type = "input_text" if turn.role == "user" else "output_text"
         items.append(
-            {
-                "type": "message",
-                "role": turn.role,
-                "content": [{"type": content_type, "text": turn.text}],
-            }
+            (
+                turn.koe_item_id,
+                {
+                    "type": "message",
+                    "role": turn.role,
+                    "content": [{"type": content_type, "text": turn.text}],
+                },
+            )
         )
     return items
 

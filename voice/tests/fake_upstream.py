@@ -56,6 +56,10 @@ class FakeUpstream:
     # Seconds to wait before each streamed audio chunk (lets tests barge in mid-answer).
     chunk_delay_s: float = 0.0
     refuse_connections: bool = False
+    # Answer session.update with an error (a policy the service will not take).
+    refuse_policy: bool = False
+    # Refuse the next response.create with an error naming its event_id (e.g. a rate limit).
+    reject_next_response: bool = False
 
     connections: list[Connection] = field(default_factory=list)
     _server: Server | None = None
@@ -148,6 +152,21 @@ class FakeUpstream:
         kind = event.get("type")
         send = conn.ws.send
         if kind == "session.update":
+            if self.refuse_policy:
+                await send(
+                    json.dumps(
+                        {
+                            "type": "error",
+                            "error": {
+                                "type": "invalid_request_error",
+                                "code": "invalid_value",
+                                "message": "Invalid value",
+                                "event_id": event.get("event_id"),
+                            },
+                        }
+                    )
+                )
+                return
             await send(json.dumps({"type": "session.updated", "session": event["session"]}))
         elif kind == "input_audio_buffer.append":
             conn.audio.extend(base64.b64decode(event["audio"]))
@@ -169,6 +188,22 @@ class FakeUpstream:
             )
             conn.last_item_id = item_id
         elif kind == "response.create":
+            if self.reject_next_response:
+                self.reject_next_response = False
+                await send(
+                    json.dumps(
+                        {
+                            "type": "error",
+                            "error": {
+                                "type": "invalid_request_error",
+                                "code": "rate_limit_exceeded",
+                                "message": "Rate limit reached",
+                                "event_id": event.get("event_id"),
+                            },
+                        }
+                    )
+                )
+                return
             if conn.response_active:
                 await send(
                     json.dumps(

@@ -374,7 +374,9 @@ def test_replay_keeps_recent_turns_verbatim_and_condenses_older_ones():
         )
         for i in range(20)
     ]
-    items = replay_items(history, budget_chars=2000, recent_turns=4)
+    pairs = replay_items(history, budget_chars=2000, recent_turns=4)
+    assert [koe for koe, _ in pairs] == ["", "k16", "k17", "k18", "k19"]
+    items = [item for _, item in pairs]
     assert items[0]["role"] == "system"
     summary = items[0]["content"][0]["text"]
     assert summary.startswith("Earlier in this conversation")
@@ -396,4 +398,64 @@ async def test_latency_from_end_of_speech_to_first_answer_audio_is_recorded(fake
     (latency,) = h.records_of("latency")
     assert latency["item_id"] == h.messages("audio.start")[0]["item_id"]
     assert latency["ms"] >= 50  # at least the first chunk's delay
+    await h.stop()
+
+
+async def test_a_refused_response_create_does_not_silence_the_assistant(fake):
+    fake.reject_next_response = True
+    h = await start(fake)
+    await h.session.command(Text(type="text", text="first"))
+    await h.wait(lambda: bool(h.messages("error")))
+    await h.session.command(Text(type="text", text="second"))
+    conn = await fake.wait_for("response.create", count=2)
+    await h.wait(lambda: len(h.messages("transcript.done")) == 1)
+    assert all(e.get("event_id", "").startswith("koe_") for e in conn.of_type("response.create"))
+    await h.stop()
+
+
+async def test_a_session_refusing_the_policy_is_not_used(fake):
+    fake.refuse_policy = True
+    records: list[Record] = []
+    emitted: list[Any] = []
+
+    async def emit(out: Any) -> None:
+        emitted.append(out)
+
+    config = ProviderConfig(kind=ProviderKind.LOCAL, endpoint=fake.url.split("?")[0], model="m")
+    session = RealtimeSession(
+        connect=upstream_connector(config, auth_headers_factory(config)),  # type: ignore[arg-type]
+        policy=SessionPolicy(),
+        tools=ToolBox(),
+        emit=emit,
+        record=records.append,
+        settings=SessionSettings(connect_attempts=2, connect_backoff_s=0.01),
+    )
+    await asyncio.wait_for(session.run(), 10)
+    assert session.end_reason == "upstream_unavailable"
+    assert len(fake.connections) == 2
+    assert not any(
+        e.get("type") == "input_audio_buffer.append" for c in fake.connections for e in c.received
+    )
+
+
+async def test_after_a_rollover_ids_stay_and_an_unanswered_question_is_answered(fake):
+    h = await start(fake)
+    await spoken_turn(h, fake)
+    created_before = [m["item_id"] for m in h.messages("item.created")]
+    assert len(created_before) == 2
+    # A question goes up, and the connection breaks before its answer.
+    fake.chunk_delay_s = 0.5
+    await h.session.command(Text(type="text", text="what about holidays?"))
+    await fake.wait_for("response.create", count=2)
+    await fake.drop()
+    await fake.wait_connections(2)
+    second = await fake.wait_for("response.create", within=10)
+    assert_replayed(second, fake.user_transcript, "You get twenty days.", "what about holidays?")
+    fake.chunk_delay_s = 0.0
+    await h.wait(lambda: len(h.messages("transcript.done")) == 3, within=10)
+    # The replayed turns were not announced again; only the new answer is new.
+    created_after = [m["item_id"] for m in h.messages("item.created")]
+    assert created_after[:2] == created_before
+    assert len(created_after) == len(set(created_after))
+    assert len(second.of_type("response.create")) == 1
     await h.stop()
