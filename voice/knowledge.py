@@ -42,7 +42,8 @@ def knowledge_search_unavailable(*, user: Any, query: str, k: int) -> Sequence[P
 def search_knowledge_tool(*, user: Any) -> ToolFunction:
     """The search_knowledge tool for this user's session."""
     search: KnowledgeSearch = import_string(settings.KOE_KNOWLEDGE_SEARCH)
-    run_search = database_sync_to_async(search)
+    # Not thread-sensitive: one slow search must not queue every other socket's database work.
+    run_search = database_sync_to_async(search, thread_sensitive=False)
 
     async def tool(arguments: dict[str, Any]) -> ToolOutcome:
         query = str(arguments.get("query") or "").strip()[:500]

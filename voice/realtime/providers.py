@@ -147,7 +147,7 @@ def upstream_connector(
     url = realtime_url(config)
 
     async def open_connection() -> object:
-        return await connect(
+        connection = await connect(
             url,
             additional_headers=await headers(),
             open_timeout=open_timeout_s,
@@ -158,5 +158,10 @@ def upstream_connector(
             # Bounded: if Koe cannot keep up, the connection applies back-pressure.
             max_queue=64,
         )
+        if config.kind == ProviderKind.AZURE_PREVIEW:
+            from voice.realtime.beta import BetaUpstream
+
+            return BetaUpstream(connection)
+        return connection
 
     return open_connection

@@ -14,6 +14,7 @@ import base64
 import contextlib
 import json
 import logging
+import random
 import secrets
 import time
 from collections import deque
@@ -96,6 +97,10 @@ class SessionSettings:
     rollover_audio_buffer_ms: int = 3000
     # How long a browser command waits for an upstream session that is still opening.
     command_wait_s: float = 15.0
+    # Sessions that end sooner than this (without a planned rollover) count as quick drops;
+    # after this many in a row the conversation ends as upstream_unavailable.
+    healthy_session_s: float = 10.0
+    max_quick_drops: int = 5
 
 
 class RealtimeSession:
@@ -139,6 +144,8 @@ class RealtimeSession:
         self._truncations: dict[str, int] = {}
         self._replayed_ids: deque[str] = deque()
         self._turn_interrupted = False
+        self._user_speaking = False
+        self._quick_drops = 0
         self._response_request_id = ""
         self._speech_stopped_at: float | None = None
         self._first_audio_seen: set[str] = set()
@@ -158,6 +165,7 @@ class RealtimeSession:
                 await self._pump_until_dropped()
                 if self._closing:
                     break
+                await self._brake_reconnects()
                 await self._open(reason=self._rollover_wanted or "upstream_dropped")
         except UpstreamUnavailable:
             self._end_reason = self._end_reason or "upstream_unavailable"
@@ -172,6 +180,20 @@ class RealtimeSession:
                 await self._emit(error_event("internal_error", "Something went wrong in Koe."))
         finally:
             await self._shutdown()
+
+    async def _brake_reconnects(self) -> None:
+        # A session that dies young (an upstream closing right after accepting, a mass drop)
+        # must not turn into a tight reconnect loop against the provider.
+        lived = self._clock() - self._opened_at
+        if self._rollover_wanted or lived >= self._settings.healthy_session_s:
+            self._quick_drops = 0
+            return
+        self._quick_drops += 1
+        if self._quick_drops > self._settings.max_quick_drops:
+            self._end_reason = "upstream_unavailable"
+            raise UpstreamUnavailable("the model keeps dropping the session")
+        delay = min(30.0, self._settings.connect_backoff_s * (2**self._quick_drops))
+        await asyncio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 (jitter)
 
     async def close(self, reason: str = "client_closed") -> None:
         """End the conversation (the browser left)."""
@@ -265,7 +287,8 @@ class RealtimeSession:
         deadline = self._settings.max_session_seconds - self._settings.rollover_margin_s
         while not self._closing:
             remaining = self._opened_at + deadline - self._clock()
-            if remaining <= 0 and not self._response_active and not self._calls:
+            idle = not (self._response_active or self._calls or self._user_speaking)
+            if remaining <= 0 and idle:
                 self._rollover_wanted = "max_session_age"
                 break
             try:
@@ -310,7 +333,10 @@ class RealtimeSession:
         if kind == "response.created":
             self._response_active = True
             self._response_request_id = ""
+        elif kind == "input_audio_buffer.speech_started":
+            self._user_speaking = True
         elif kind == "input_audio_buffer.speech_stopped":
+            self._user_speaking = False
             self._speech_stopped_at = self._clock()
         elif kind == "response.output_item.added":
             item = event.get("item") or {}
@@ -337,7 +363,8 @@ class RealtimeSession:
             await self._emit(out)
         if kind == "response.done":
             self._record_usage(event)
-            self._response_active = False
+            # With tool calls the turn goes on: a typed question must wait for the follow-up.
+            self._response_active = bool(self._calls)
             await self._response_finished()
         return False
 
@@ -467,7 +494,9 @@ class RealtimeSession:
                         },
                     }
                 )
-            self._response_wanted = True
+            # The follow-up answer; a question asked meanwhile stays queued behind it.
+            await self._send_response_create()
+            return
         if self._response_wanted and not self._response_active:
             self._response_wanted = False
             await self._send_response_create()
@@ -478,6 +507,8 @@ class RealtimeSession:
         if not self._ready.is_set():
             self._hold_audio(pcm)
             return
+        if self._mode == TurnMode.PUSH_TO_TALK:
+            self._user_speaking = True  # until the commit
         await self._send(
             {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
         )
@@ -497,10 +528,12 @@ class RealtimeSession:
             return
         if isinstance(command, Commit):
             # Push-to-talk: the user's speech ended when they let go.
+            self._user_speaking = False
             self._speech_stopped_at = self._clock()
             await self._send({"type": "input_audio_buffer.commit"})
             await self._request_response()
         elif isinstance(command, Clear):
+            self._user_speaking = False
             await self._send({"type": "input_audio_buffer.clear"})
         elif isinstance(command, Cancel):
             if self._response_active:

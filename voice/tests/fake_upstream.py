@@ -60,6 +60,8 @@ class FakeUpstream:
     refuse_policy: bool = False
     # Refuse the next response.create with an error naming its event_id (e.g. a rate limit).
     reject_next_response: bool = False
+    # Accept the policy, then drop the connection at once (a service in trouble).
+    drop_after_update: bool = False
 
     connections: list[Connection] = field(default_factory=list)
     _server: Server | None = None
@@ -168,6 +170,8 @@ class FakeUpstream:
                 )
                 return
             await send(json.dumps({"type": "session.updated", "session": event["session"]}))
+            if self.drop_after_update:
+                conn.ws.transport.abort()
         elif kind == "input_audio_buffer.append":
             conn.audio.extend(base64.b64decode(event["audio"]))
         elif kind == "input_audio_buffer.commit":

@@ -459,3 +459,26 @@ async def test_after_a_rollover_ids_stay_and_an_unanswered_question_is_answered(
     assert len(created_after) == len(set(created_after))
     assert len(second.of_type("response.create")) == 1
     await h.stop()
+
+
+async def test_a_session_that_keeps_dying_young_ends_instead_of_hammering_the_provider(fake):
+    fake.drop_after_update = True
+    records: list[Record] = []
+    emitted: list[Any] = []
+
+    async def emit(out: Any) -> None:
+        emitted.append(out)
+
+    config = ProviderConfig(kind=ProviderKind.LOCAL, endpoint=fake.url.split("?")[0], model="m")
+    session = RealtimeSession(
+        connect=upstream_connector(config, auth_headers_factory(config)),  # type: ignore[arg-type]
+        policy=SessionPolicy(),
+        tools=ToolBox(),
+        emit=emit,
+        record=records.append,
+        settings=SessionSettings(connect_backoff_s=0.01, max_quick_drops=3),
+    )
+    await asyncio.wait_for(session.run(), 20)
+    assert session.end_reason == "upstream_unavailable"
+    assert len(fake.connections) == 4  # the first session and three quick reconnects
+    assert emitted[-1]["code"] == "upstream_unavailable"
