@@ -143,6 +143,8 @@ class RealtimeSession:
         self._history: list[Turn] = []
         self._truncations: dict[str, int] = {}
         self._replayed_ids: deque[str] = deque()
+        self._turns_by_id: dict[str, Turn] = {}
+        self._pending_typed: deque[str] = deque()
         self._turn_interrupted = False
         self._user_speaking = False
         self._quick_drops = 0
@@ -391,6 +393,8 @@ class RealtimeSession:
 
     async def _item_added(self, event: dict[str, Any]) -> None:
         item = event.get("item") or {}
+        if item.get("type") == "message" and item.get("role") in ("user", "assistant"):
+            self._turn_placed(item)
         is_answer = item.get("type") == "message" and item.get("role") == "assistant"
         if not (is_answer and self._pending_citations):
             return
@@ -411,6 +415,26 @@ class RealtimeSession:
             )
         )
 
+    def _turn_placed(self, item: dict[str, Any]) -> None:
+        """Give the turn its place in the history now: transcripts can arrive out of order."""
+        koe_id = self._down.ids.koe_id(str(item.get("id") or ""))
+        typed = " ".join(
+            str(part.get("text") or "")
+            for part in item.get("content") or []
+            if isinstance(part, dict) and part.get("type") == "input_text"
+        ).strip()
+        turn = Turn(koe_item_id=koe_id, role=str(item["role"]), text=typed)
+        self._history.append(turn)
+        self._turns_by_id[koe_id] = turn
+        if typed:
+            if self._pending_typed:
+                self._pending_typed.popleft()
+            self._record(
+                Record(
+                    "transcript", {"item_id": koe_id, "role": "user", "text": typed, "typed": True}
+                )
+            )
+
     def _turn_done(self, role: str, event: dict[str, Any], key: str) -> None:
         upstream_id = str(event.get("item_id") or "")
         koe_id = self._down.ids.koe_id(upstream_id)
@@ -422,7 +446,12 @@ class RealtimeSession:
             generated_ms = max(self._down.ledger.received_ms(upstream_id), 1)
             text = text[: int(len(text) * min(1.0, heard_ms / generated_ms))]
             data["heard_text"] = text
-        self._history.append(Turn(koe_item_id=koe_id, role=role, text=text))
+        turn = self._turns_by_id.get(koe_id)
+        if turn is None:
+            turn = Turn(koe_item_id=koe_id, role=role, text=text)
+            self._history.append(turn)
+            self._turns_by_id[koe_id] = turn
+        turn.text = text
         self._record(Record("transcript", data))
 
     def _note_first_audio(self, upstream_id: str) -> None:
@@ -551,10 +580,8 @@ class RealtimeSession:
                     },
                 }
             )
-            self._history.append(Turn(koe_item_id="", role="user", text=command.text))
-            self._record(
-                Record("transcript", {"item_id": "", "role": "user", "text": command.text})
-            )
+            # Recorded when the model confirms the item (with its id); kept here until then.
+            self._pending_typed.append(command.text)
             await self._request_response()
         elif isinstance(command, Mode):
             self._mode = command.mode
@@ -615,6 +642,13 @@ class RealtimeSession:
     async def _replay(self) -> None:
         """Give a fresh upstream session the conversation so far, as items."""
         self._replayed_ids.clear()
+        # Typed questions the old session never confirmed are part of the conversation too.
+        while self._pending_typed:
+            text = self._pending_typed.popleft()
+            self._history.append(Turn(koe_item_id="", role="user", text=text))
+            self._record(
+                Record("transcript", {"item_id": "", "role": "user", "text": text, "typed": True})
+            )
         for koe_id, item in replay_items(
             self._history,
             budget_chars=self._settings.replay_budget_chars,

@@ -482,3 +482,41 @@ async def test_a_session_that_keeps_dying_young_ends_instead_of_hammering_the_pr
     assert session.end_reason == "upstream_unavailable"
     assert len(fake.connections) == 4  # the first session and three quick reconnects
     assert emitted[-1]["code"] == "upstream_unavailable"
+
+
+async def test_replay_follows_conversation_order_not_transcript_arrival(fake):
+    h = await start(fake)
+    for event in [
+        {
+            "type": "conversation.item.added",
+            "previous_item_id": None,
+            "item": {"id": "item_u", "type": "message", "role": "user"},
+        },
+        {
+            "type": "conversation.item.added",
+            "previous_item_id": "item_u",
+            "item": {"id": "item_a", "type": "message", "role": "assistant"},
+        },
+        {
+            "type": "response.output_audio_transcript.done",
+            "item_id": "item_a",
+            "transcript": "The answer.",
+        },
+        # The user's transcription finishes last, as it often does.
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": "item_u",
+            "transcript": "The question?",
+        },
+    ]:
+        await fake.push(event)
+    await h.wait(lambda: len(h.records_of("transcript")) == 2)
+    await fake.expire()
+    await fake.wait_connections(2)
+    second = await fake.wait_for("conversation.item.create", count=2)
+    replayed = [
+        (e["item"]["role"], e["item"]["content"][0]["text"])
+        for e in second.of_type("conversation.item.create")
+    ]
+    assert replayed == [("user", "The question?"), ("assistant", "The answer.")]
+    await h.stop()
