@@ -684,6 +684,12 @@ class RealtimeSession:
                 upstream.send(json.dumps(event, ensure_ascii=False)),
                 timeout=self._settings.send_timeout_s,
             )
+        except TimeoutError:
+            # A peer that does not take our data for this long is as good as gone: close it,
+            # and the reader moves the conversation to a fresh session.
+            logger.warning("upstream send of %s timed out; reconnecting", event["type"])
+            with contextlib.suppress(Exception):
+                await upstream.close()
         except Exception as exc:
             # The reader notices the broken connection and rolls over.
             logger.warning("upstream send of %s failed: %r", event["type"], exc)

@@ -315,3 +315,28 @@ async def test_a_failure_while_starting_closes_1011_and_frees_the_slot(fake, set
     again = await connect(cookie)
     assert json.loads((await receive(again))["text"])["type"] == "ready"
     await again.disconnect()
+
+
+async def test_a_rollover_continues_the_same_conversation_record(fake, settings):
+    settings.KOE_REALTIME_MAX_SESSION_SECONDS = 1
+    comm = await connect(await session_cookie("emi", Role.EMPLOYEE))
+    await receive(comm)  # ready
+    await comm.send_to(text_data=json.dumps({"type": "text", "text": "first question"}))
+    frames = await collect_until(
+        comm, lambda f: isinstance(f, dict) and f["type"] == "notice", within=10
+    )
+    assert frames[-1] == {"type": "notice", "notice": "reconnected"}
+    await comm.send_to(text_data=json.dumps({"type": "text", "text": "second question"}))
+    await collect_until(comm, lambda f: isinstance(f, dict) and f["type"] == "usage")
+    await comm.disconnect()
+
+    @database_sync_to_async
+    def stored() -> tuple[int, list[str]]:
+        return Conversation.objects.count(), list(
+            ConversationEvent.objects.values_list("event_type", flat=True)
+        )
+
+    conversations, kinds = await stored()
+    assert conversations == 1
+    assert "rollover" in kinds and kinds.count("usage") == 2
+    assert len(fake.connections) >= 2
