@@ -101,6 +101,29 @@ async def start(
     return harness
 
 
+async def run_to_end(
+    fake: FakeUpstream, settings: SessionSettings
+) -> tuple[RealtimeSession, list[Any], list[Record]]:
+    """Run a session that is expected to end by itself (the upstream fails); return it."""
+    records: list[Record] = []
+    emitted: list[Any] = []
+
+    async def emit(out: Any) -> None:
+        emitted.append(out)
+
+    config = ProviderConfig(kind=ProviderKind.LOCAL, endpoint=fake.url.split("?")[0], model="m")
+    session = RealtimeSession(
+        connect=upstream_connector(config, auth_headers_factory(config)),  # type: ignore[arg-type]
+        policy=SessionPolicy(),
+        tools=ToolBox(),
+        emit=emit,
+        record=records.append,
+        settings=settings,
+    )
+    await asyncio.wait_for(session.run(), 20)
+    return session, emitted, records
+
+
 async def spoken_turn(h: Harness, fake: FakeUpstream) -> Connection:
     await h.session.audio(SECOND_OF_AUDIO)
     await h.session.command(Commit(type="commit"))
@@ -338,22 +361,9 @@ async def test_session_expired_and_dropped_connections_roll_over(fake):
 
 async def test_dead_upstream_ends_with_a_clear_error(fake):
     fake.refuse_connections = True
-    records: list[Record] = []
-    emitted: list[Any] = []
-
-    async def emit(out: Any) -> None:
-        emitted.append(out)
-
-    config = ProviderConfig(kind=ProviderKind.LOCAL, endpoint=fake.url.split("?")[0], model="m")
-    session = RealtimeSession(
-        connect=upstream_connector(config, auth_headers_factory(config)),  # type: ignore[arg-type]
-        policy=SessionPolicy(),
-        tools=ToolBox(),
-        emit=emit,
-        record=records.append,
-        settings=SessionSettings(connect_attempts=2, connect_backoff_s=0.01),
+    session, emitted, records = await run_to_end(
+        fake, SessionSettings(connect_attempts=2, connect_backoff_s=0.01)
     )
-    await asyncio.wait_for(session.run(), 10)
     assert emitted == [
         {
             "type": "error",
@@ -415,22 +425,9 @@ async def test_a_refused_response_create_does_not_silence_the_assistant(fake):
 
 async def test_a_session_refusing_the_policy_is_not_used(fake):
     fake.refuse_policy = True
-    records: list[Record] = []
-    emitted: list[Any] = []
-
-    async def emit(out: Any) -> None:
-        emitted.append(out)
-
-    config = ProviderConfig(kind=ProviderKind.LOCAL, endpoint=fake.url.split("?")[0], model="m")
-    session = RealtimeSession(
-        connect=upstream_connector(config, auth_headers_factory(config)),  # type: ignore[arg-type]
-        policy=SessionPolicy(),
-        tools=ToolBox(),
-        emit=emit,
-        record=records.append,
-        settings=SessionSettings(connect_attempts=2, connect_backoff_s=0.01),
+    session, _emitted, _records = await run_to_end(
+        fake, SessionSettings(connect_attempts=2, connect_backoff_s=0.01)
     )
-    await asyncio.wait_for(session.run(), 10)
     assert session.end_reason == "upstream_unavailable"
     assert len(fake.connections) == 2
     assert not any(
@@ -463,22 +460,9 @@ async def test_after_a_rollover_ids_stay_and_an_unanswered_question_is_answered(
 
 async def test_a_session_that_keeps_dying_young_ends_instead_of_hammering_the_provider(fake):
     fake.drop_after_update = True
-    records: list[Record] = []
-    emitted: list[Any] = []
-
-    async def emit(out: Any) -> None:
-        emitted.append(out)
-
-    config = ProviderConfig(kind=ProviderKind.LOCAL, endpoint=fake.url.split("?")[0], model="m")
-    session = RealtimeSession(
-        connect=upstream_connector(config, auth_headers_factory(config)),  # type: ignore[arg-type]
-        policy=SessionPolicy(),
-        tools=ToolBox(),
-        emit=emit,
-        record=records.append,
-        settings=SessionSettings(connect_backoff_s=0.01, max_quick_drops=3),
+    session, emitted, _records = await run_to_end(
+        fake, SessionSettings(connect_backoff_s=0.01, max_quick_drops=3)
     )
-    await asyncio.wait_for(session.run(), 20)
     assert session.end_reason == "upstream_unavailable"
     assert len(fake.connections) == 4  # the first session and three quick reconnects
     assert emitted[-1]["code"] == "upstream_unavailable"
