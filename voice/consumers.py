@@ -206,7 +206,8 @@ class VoiceConsumer(AsyncWebsocketConsumer):
                     task.cancel()
             if self.recorder is not None:
                 # Bounded by the recorder's own close deadline (30 s of retries).
-                await self.recorder.close()
+                with contextlib.suppress(Exception):
+                    await self.recorder.close()
             if self.conversation is not None:
                 reason = self.session.end_reason if self.session is not None else "error"
                 with contextlib.suppress(Exception):

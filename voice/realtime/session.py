@@ -80,6 +80,8 @@ class Turn:
     koe_item_id: str
     role: str  # "user" | "assistant"
     text: str
+    # False while an assistant turn waits for its transcript (its text is not known yet).
+    transcribed: bool = True
 
 
 @dataclass
@@ -142,9 +144,12 @@ class RealtimeSession:
         self._pending_citations: list[Citation] = []
         self._history: list[Turn] = []
         self._truncations: dict[str, int] = {}
-        self._replayed_ids: deque[str] = deque()
+        # Items Koe itself created, by the client id it gave them: id -> (Koe id, replayed?).
+        self._own_items: dict[str, tuple[str, bool]] = {}
+        self._own_counter = 0
         self._turns_by_id: dict[str, Turn] = {}
-        self._pending_typed: deque[str] = deque()
+        self._pending_typed: dict[str, str] = {}  # client item id -> typed text, until echoed
+        self._closed = asyncio.Event()
         self._turn_interrupted = False
         self._user_speaking = False
         self._quick_drops = 0
@@ -187,7 +192,8 @@ class RealtimeSession:
         # A session that dies young (an upstream closing right after accepting, a mass drop)
         # must not turn into a tight reconnect loop against the provider.
         lived = self._clock() - self._opened_at
-        if self._rollover_wanted or lived >= self._settings.healthy_session_s:
+        planned = self._rollover_wanted == "max_session_age"
+        if planned or lived >= self._settings.healthy_session_s:
             self._quick_drops = 0
             return
         self._quick_drops += 1
@@ -195,13 +201,16 @@ class RealtimeSession:
             self._end_reason = "upstream_unavailable"
             raise UpstreamUnavailable("the model keeps dropping the session")
         delay = min(30.0, self._settings.connect_backoff_s * (2**self._quick_drops))
-        await asyncio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 (jitter)
+        pause = delay * (0.5 + random.random() / 2)  # noqa: S311 (jitter, not a secret)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), timeout=pause)
 
     async def close(self, reason: str = "client_closed") -> None:
         """End the conversation (the browser left)."""
         if not self._end_reason:
             self._end_reason = reason
         self._closing = True
+        self._closed.set()
         upstream = self._upstream
         if upstream is not None:
             with contextlib.suppress(Exception):
@@ -248,18 +257,27 @@ class RealtimeSession:
             self._response_active = False
             self._response_request_id = ""
             self._rollover_wanted = ""
+            self._user_speaking = False
             if self._session_number > 1:
                 await self._replay()
                 await self._emit({"type": "notice", "notice": "reconnected"})
                 self._record(
                     Record("rollover", {"reason": reason, "session": self._session_number})
                 )
-                if self._turn_interrupted:
+                interrupted, self._turn_interrupted = self._turn_interrupted, False
+                self._response_wanted = False
+                last = next((t for t in reversed(self._history) if t.text.strip()), None)
+                if interrupted and last is not None and last.role == "user":
                     # The question was asked but its answer was lost with the old session.
-                    self._turn_interrupted = False
-                    self._response_wanted = False
                     await self._send_response_create(setup=True)
                 else:
+                    if interrupted:
+                        # Its words never arrived: answering would answer an older question.
+                        await self._emit(
+                            error_event(
+                                "repeat_please", "The connection was renewed: please ask again."
+                            )
+                        )
                     await self._emit(status_event(Status.LISTENING))
             # Held audio goes first, so that no new frame overtakes it.
             await self._flush_held_audio()
@@ -349,11 +367,11 @@ class RealtimeSession:
         elif kind == "response.output_audio.delta":
             self._note_first_audio(str(event.get("item_id") or ""))
         elif kind == "conversation.item.added":
-            if self._replayed_ids:
+            upstream_id = str((event.get("item") or {}).get("id") or "")
+            koe_id, replayed = self._own_items.pop(upstream_id, ("", False))
+            if replayed:
                 # Our own replayed item coming back: it keeps its Koe id, the browser has it.
-                koe_id = self._replayed_ids.popleft()
-                upstream_id = str((event.get("item") or {}).get("id") or "")
-                if koe_id and upstream_id:
+                if koe_id:
                     self._down.ids.rebind(koe_id, upstream_id)
                 return False
             await self._item_added(event)
@@ -423,12 +441,11 @@ class RealtimeSession:
             for part in item.get("content") or []
             if isinstance(part, dict) and part.get("type") == "input_text"
         ).strip()
-        turn = Turn(koe_item_id=koe_id, role=str(item["role"]), text=typed)
+        turn = Turn(koe_item_id=koe_id, role=str(item["role"]), text=typed, transcribed=bool(typed))
         self._history.append(turn)
         self._turns_by_id[koe_id] = turn
         if typed:
-            if self._pending_typed:
-                self._pending_typed.popleft()
+            self._pending_typed.pop(str(item.get("id") or ""), None)
             self._record(
                 Record(
                     "transcript", {"item_id": koe_id, "role": "user", "text": typed, "typed": True}
@@ -452,6 +469,7 @@ class RealtimeSession:
             self._history.append(turn)
             self._turns_by_id[koe_id] = turn
         turn.text = text
+        turn.transcribed = True
         self._record(Record("transcript", data))
 
     def _note_first_audio(self, upstream_id: str) -> None:
@@ -570,21 +588,24 @@ class RealtimeSession:
         elif isinstance(command, Truncate):
             await self._truncate(command)
         elif isinstance(command, Text):
+            client_id = self._own_item_id("kt", koe_id="", replayed=False)
+            # Recorded when the model confirms the item (with its id); kept here until then.
+            self._pending_typed[client_id] = command.text
             await self._send(
                 {
                     "type": "conversation.item.create",
                     "item": {
+                        "id": client_id,
                         "type": "message",
                         "role": "user",
                         "content": [{"type": "input_text", "text": command.text}],
                     },
                 }
             )
-            # Recorded when the model confirms the item (with its id); kept here until then.
-            self._pending_typed.append(command.text)
             await self._request_response()
         elif isinstance(command, Mode):
             self._mode = command.mode
+            self._user_speaking = False
             await self._send(turn_mode_update_event(self._policy, command.mode))
 
     async def _request_response(self) -> None:
@@ -632,7 +653,7 @@ class RealtimeSession:
         """Cut the turn's text to what was heard; None if its transcript has not arrived."""
         # The transcript streams with the audio; what the user heard is the same share of it.
         for turn in self._history:
-            if turn.koe_item_id == koe_id and received_ms > 0:
+            if turn.koe_item_id == koe_id and received_ms > 0 and turn.transcribed:
                 keep = int(len(turn.text) * min(1.0, heard_ms / received_ms))
                 turn.text = turn.text[:keep]
                 return turn.text
@@ -641,10 +662,10 @@ class RealtimeSession:
     # -- rollover --------------------------------------------------------------------------------
     async def _replay(self) -> None:
         """Give a fresh upstream session the conversation so far, as items."""
-        self._replayed_ids.clear()
+        self._own_items.clear()
         # Typed questions the old session never confirmed are part of the conversation too.
-        while self._pending_typed:
-            text = self._pending_typed.popleft()
+        pending, self._pending_typed = self._pending_typed, {}
+        for text in pending.values():
             self._history.append(Turn(koe_item_id="", role="user", text=text))
             self._record(
                 Record("transcript", {"item_id": "", "role": "user", "text": text, "typed": True})
@@ -654,8 +675,15 @@ class RealtimeSession:
             budget_chars=self._settings.replay_budget_chars,
             recent_turns=self._settings.replay_recent_turns,
         ):
-            self._replayed_ids.append(koe_id)
+            # Our own id on each item tells its echo apart from anything else the model adds.
+            item = {**item, "id": self._own_item_id("kr", koe_id=koe_id, replayed=True)}
             await self._send({"type": "conversation.item.create", "item": item}, setup=True)
+
+    def _own_item_id(self, prefix: str, *, koe_id: str, replayed: bool) -> str:
+        self._own_counter += 1
+        client_id = f"{prefix}{self._session_number}_{self._own_counter}"
+        self._own_items[client_id] = (koe_id, replayed)
+        return client_id
 
     def _hold_audio(self, pcm: bytes) -> None:
         self._held_audio.append(pcm)

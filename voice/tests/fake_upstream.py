@@ -62,6 +62,10 @@ class FakeUpstream:
     reject_next_response: bool = False
     # Accept the policy, then drop the connection at once (a service in trouble).
     drop_after_update: bool = False
+    # Or say session_expired at once (a provider in trouble).
+    expire_after_update: bool = False
+    # Refuse this many of the next conversation.item.create events.
+    refuse_item_creates: int = 0
 
     connections: list[Connection] = field(default_factory=list)
     _server: Server | None = None
@@ -172,11 +176,29 @@ class FakeUpstream:
             await send(json.dumps({"type": "session.updated", "session": event["session"]}))
             if self.drop_after_update:
                 conn.ws.transport.abort()
+            if self.expire_after_update:
+                await self.expire()
         elif kind == "input_audio_buffer.append":
             conn.audio.extend(base64.b64decode(event["audio"]))
         elif kind == "input_audio_buffer.commit":
             await self._user_turn(conn)
         elif kind == "conversation.item.create":
+            if self.refuse_item_creates:
+                self.refuse_item_creates -= 1
+                await send(
+                    json.dumps(
+                        {
+                            "type": "error",
+                            "error": {
+                                "type": "invalid_request_error",
+                                "code": "invalid_value",
+                                "message": "Invalid item",
+                                "event_id": event.get("event_id"),
+                            },
+                        }
+                    )
+                )
+                return
             item = event["item"]
             item_id = item.get("id") or new_id("item")
             if item.get("type") == "function_call_output":

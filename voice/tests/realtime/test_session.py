@@ -453,7 +453,11 @@ async def test_after_a_rollover_ids_stay_and_an_unanswered_question_is_answered(
     # The replayed turns were not announced again; only the new answer is new.
     created_after = [m["item_id"] for m in h.messages("item.created")]
     assert created_after[:2] == created_before
-    assert len(created_after) == len(set(created_after))
+    # New: the typed question, the answer cut off with the old session, the new answer. The
+    # replayed items were not announced again.
+    roles = [m["role"] for m in h.messages("item.created")]
+    assert roles == ["user", "assistant", "user", "assistant", "assistant"]
+    assert len(set(created_after)) == 5
     assert len(second.of_type("response.create")) == 1
     await h.stop()
 
@@ -504,3 +508,29 @@ async def test_replay_follows_conversation_order_not_transcript_arrival(fake):
     ]
     assert replayed == [("user", "The question?"), ("assistant", "The answer.")]
     await h.stop()
+
+
+async def test_a_refused_replay_item_does_not_swallow_later_items(fake):
+    h = await start(fake)
+    await spoken_turn(h, fake)
+    fake.refuse_item_creates = 1  # the first replayed item of the next session
+    await fake.expire()
+    await fake.wait_connections(2)
+    await h.wait(lambda: bool(h.records_of("rollover")))
+    before = len(h.messages("item.created"))
+    await h.session.command(Text(type="text", text="a new question"))
+    await h.wait(lambda: len(h.messages("transcript.done")) == 3)
+    new = h.messages("item.created")[before:]
+    assert [m["role"] for m in new] == ["user", "assistant"]
+    typed = [r for r in h.records_of("transcript") if r.get("typed")]
+    assert typed[-1]["text"] == "a new question" and typed[-1]["item_id"] == new[0]["item_id"]
+    await h.stop()
+
+
+async def test_a_provider_expiring_every_session_at_once_is_given_up(fake):
+    fake.expire_after_update = True
+    session, _emitted, _records = await run_to_end(
+        fake, SessionSettings(connect_backoff_s=0.01, max_quick_drops=3)
+    )
+    assert session.end_reason == "upstream_unavailable"
+    assert len(fake.connections) == 4
