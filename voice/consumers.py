@@ -21,7 +21,7 @@ from accounts.roles import Role
 from accounts.selectors import user_has_role
 from voice import config
 from voice.knowledge import search_knowledge_tool
-from voice.limits import voice_session_admit, voice_session_release
+from voice.limits import upstream_connect_allowed, voice_session_admit, voice_session_release
 from voice.models import Conversation
 from voice.realtime.browser_protocol import (
     InboundLimits,
@@ -110,6 +110,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             record=self.recorder.record,
             mode=TurnMode.HANDS_FREE,
             settings=config.session_settings(provider),
+            reconnect_gate=reconnect_gate,
         )
         self.sender_task = asyncio.create_task(self.send_loop())
         self.session_task = asyncio.create_task(self.run_session())
@@ -214,3 +215,9 @@ class VoiceConsumer(AsyncWebsocketConsumer):
                     await database_sync_to_async(conversation_end)(
                         conversation=self.conversation, reason=reason or "client_closed"
                     )
+
+
+async def reconnect_gate() -> float:
+    """Seconds a reconnecting session must wait for the global connection rate (0 = go)."""
+    refusal = await upstream_connect_allowed()
+    return 0.0 if refusal is None else float(refusal.retry_after_s)

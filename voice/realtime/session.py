@@ -56,6 +56,8 @@ class Upstream(Protocol):
 
 
 Connector = Callable[[], Awaitable[Upstream]]
+# Asked before each reconnection: seconds to wait first (0 = go), e.g. a shared rate limit.
+ReconnectGate = Callable[[], Awaitable[float]]
 Emit = Callable[[Outgoing], Awaitable[None]]
 
 
@@ -117,7 +119,9 @@ class RealtimeSession:
         mode: TurnMode = TurnMode.HANDS_FREE,
         settings: SessionSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
+        reconnect_gate: ReconnectGate | None = None,
     ) -> None:
+        self._reconnect_gate = reconnect_gate
         self._connect = connect
         self._policy = policy
         self._tools = tools
@@ -173,6 +177,7 @@ class RealtimeSession:
                 if self._closing:
                     break
                 await self._brake_reconnects()
+                await self._wait_for_gate()
                 await self._open(reason=self._rollover_wanted or "upstream_dropped")
         except UpstreamUnavailable:
             self._end_reason = self._end_reason or "upstream_unavailable"
@@ -204,6 +209,18 @@ class RealtimeSession:
         pause = delay * (0.5 + random.random() / 2)  # noqa: S311 (jitter, not a secret)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closed.wait(), timeout=pause)
+
+    async def _wait_for_gate(self) -> None:
+        # Reconnections count against the same rate of new model sessions as new conversations.
+        if self._reconnect_gate is None:
+            return
+        while not self._closing:
+            wait_s = await self._reconnect_gate()
+            if wait_s <= 0:
+                return
+            logger.info("reconnect waits %.0f s for the connection rate limit", wait_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), timeout=wait_s)
 
     async def close(self, reason: str = "client_closed") -> None:
         """End the conversation (the browser left)."""

@@ -534,3 +534,47 @@ async def test_a_provider_expiring_every_session_at_once_is_given_up(fake):
     )
     assert session.end_reason == "upstream_unavailable"
     assert len(fake.connections) == 4
+
+
+async def test_reconnections_ask_the_rate_gate_first(fake):
+    asked: list[float] = []
+    answers = [0.2, 0.0]  # the first ask must wait, the second may go
+
+    async def gate() -> float:
+        asked.append(asyncio.get_running_loop().time())
+        return answers.pop(0)
+
+    h = await start(fake)
+    h.session._reconnect_gate = gate
+    await spoken_turn(h, fake)
+    started = asyncio.get_running_loop().time()
+    await fake.expire()
+    await fake.wait_connections(2, within=5)
+    assert len(asked) == 2
+    assert asked[1] - started >= 0.2  # it waited as told before connecting again
+    await h.stop()
+
+
+async def test_a_question_typed_while_a_tool_runs_waits_for_the_tool_answer(fake):
+    async def slow_search(arguments: dict[str, Any]) -> ToolOutcome:
+        await asyncio.sleep(0.3)
+        return ToolOutcome(output='{"passages": []}')
+
+    fake.tool_plan = [("search_knowledge", '{"query": "x"}')]
+    h = await start(fake, tools=ToolBox(functions={"search_knowledge": slow_search}))
+    await h.session.command(Text(type="text", text="first"))
+    await h.wait(lambda: any(m.get("status") == "searching" for m in h.messages("status")))
+    await h.session.command(Text(type="text", text="second, while searching"))
+    conn = await fake.wait_for("response.create", count=3, within=10)
+    kinds = [
+        "output"
+        if e["type"] == "conversation.item.create" and e["item"]["type"] == "function_call_output"
+        else e["type"]
+        for e in conn.received
+        if e["type"] in ("response.create", "conversation.item.create")
+    ]
+    # The tool's answer goes up before any further response.create.
+    assert kinds.index("output") < [i for i, k in enumerate(kinds) if k == "response.create"][1]
+    await h.wait(lambda: len(h.messages("transcript.done")) == 2, within=10)
+    assert not h.messages("error")
+    await h.stop()
