@@ -61,3 +61,35 @@ async def test_the_wrapper_translates_both_ways():
     assert json.loads(inner.sent[0])["session"]["turn_detection"] is None
     got = json.loads(await upstream.recv())
     assert got == {"type": "response.output_audio_transcript.done", "transcript": "x"}
+
+
+async def test_the_azure_preview_provider_speaks_beta_on_the_wire():
+    from voice.realtime.providers import (
+        ProviderConfig,
+        ProviderKind,
+        auth_headers_factory,
+        upstream_connector,
+    )
+    from voice.tests.fake_upstream import FakeUpstream
+
+    fake = await FakeUpstream().start()
+    try:
+        config = ProviderConfig(
+            kind=ProviderKind.AZURE_PREVIEW,
+            endpoint=fake.url.split("/v1/")[0].replace("ws://", "http://"),
+            model="rt-preview",
+            api_key="azure-key",
+        )
+        upstream = await upstream_connector(config, auth_headers_factory(config))()
+        assert json.loads(await upstream.recv())["type"] == "session.created"  # type: ignore[attr-defined]
+        await upstream.send(  # type: ignore[attr-defined]
+            json.dumps(session_update_event(SessionPolicy(), TurnMode.HANDS_FREE))
+        )
+        conn = await fake.wait_for("session.update")
+        assert conn.path == "/openai/realtime?api-version=2025-04-01-preview&deployment=rt-preview"
+        assert conn.headers["api-key"] == "azure-key"
+        sent = conn.of_type("session.update")[0]["session"]
+        assert "audio" not in sent and sent["input_audio_format"] == "pcm16"
+        await upstream.close()  # type: ignore[attr-defined]
+    finally:
+        await fake.stop()
