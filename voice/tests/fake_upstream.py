@@ -159,19 +159,7 @@ class FakeUpstream:
         send = conn.ws.send
         if kind == "session.update":
             if self.refuse_policy:
-                await send(
-                    json.dumps(
-                        {
-                            "type": "error",
-                            "error": {
-                                "type": "invalid_request_error",
-                                "code": "invalid_value",
-                                "message": "Invalid value",
-                                "event_id": event.get("event_id"),
-                            },
-                        }
-                    )
-                )
+                await self._error(conn, "invalid_value", "Invalid value", event)
                 return
             await send(json.dumps({"type": "session.updated", "session": event["session"]}))
             if self.drop_after_update:
@@ -185,19 +173,7 @@ class FakeUpstream:
         elif kind == "conversation.item.create":
             if self.refuse_item_creates:
                 self.refuse_item_creates -= 1
-                await send(
-                    json.dumps(
-                        {
-                            "type": "error",
-                            "error": {
-                                "type": "invalid_request_error",
-                                "code": "invalid_value",
-                                "message": "Invalid item",
-                                "event_id": event.get("event_id"),
-                            },
-                        }
-                    )
-                )
+                await self._error(conn, "invalid_value", "Invalid item", event)
                 return
             item = event["item"]
             item_id = item.get("id") or new_id("item")
@@ -216,38 +192,28 @@ class FakeUpstream:
         elif kind == "response.create":
             if self.reject_next_response:
                 self.reject_next_response = False
-                await send(
-                    json.dumps(
-                        {
-                            "type": "error",
-                            "error": {
-                                "type": "invalid_request_error",
-                                "code": "rate_limit_exceeded",
-                                "message": "Rate limit reached",
-                                "event_id": event.get("event_id"),
-                            },
-                        }
-                    )
-                )
+                await self._error(conn, "rate_limit_exceeded", "Rate limit reached", event)
                 return
             if conn.response_active:
-                await send(
-                    json.dumps(
-                        {
-                            "type": "error",
-                            "error": {
-                                "type": "invalid_request_error",
-                                "code": "conversation_already_has_active_response",
-                                "message": "Conversation already has an active response",
-                            },
-                        }
-                    )
+                await self._error(
+                    conn,
+                    "conversation_already_has_active_response",
+                    "Conversation already has an active response",
                 )
                 return
             conn.response_active = True
             task = asyncio.create_task(self._respond(conn))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _error(
+        self, conn: Connection, code: str, message: str, event: dict[str, Any] | None = None
+    ) -> None:
+        """An `error` event as the service sends it, naming the client event it is about."""
+        error: dict[str, Any] = {"type": "invalid_request_error", "code": code, "message": message}
+        if event is not None:
+            error["event_id"] = event.get("event_id")
+        await conn.ws.send(json.dumps({"type": "error", "error": error}))
 
     async def _user_turn(self, conn: Connection) -> None:
         item_id = new_id("item")
