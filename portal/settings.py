@@ -322,3 +322,6 @@ KOE_DAILY_TOKEN_QUOTA = env.int("KOE_DAILY_TOKEN_QUOTA", default=0)
 KOE_KNOWLEDGE_SEARCH = env.str(
     "KOE_KNOWLEDGE_SEARCH", default="voice.knowledge.knowledge_search_unavailable"
 )
+
+# --- Knowledge base ---------------------------------------------------------------------------
+KOE_MAX_UPLOAD_MB = env.int("KOE_MAX_UPLOAD_MB", default=50)

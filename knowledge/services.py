@@ -1,0 +1,190 @@
+"""Writes of the knowledge base: uploads, versions, ingestion."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from knowledge.chunking import chunks_from_sections
+from knowledge.embeddings import Embedder, embedder_default
+from knowledge.models import Chunk, Document
+from knowledge.parsing import DocumentError, document_format, document_parse
+
+logger = logging.getLogger(__name__)
+
+EMBED_BATCH = 32
+_KANA_OR_KANJI = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+class DuplicateDocument(Exception):
+    """The same file (same checksum) is already in the knowledge base."""
+
+    def __init__(self, existing: Document) -> None:
+        super().__init__(f"This file is already in the knowledge base as {existing.title!r}.")
+        self.existing = existing
+
+
+def max_upload_bytes() -> int:
+    return int(settings.KOE_MAX_UPLOAD_MB) * 1024 * 1024
+
+
+def _check_upload(filename: str, data: bytes) -> str:
+    kind = document_format(filename)  # refuses unsupported extensions at once
+    if len(data) > max_upload_bytes():
+        raise DocumentError(
+            f"The file is {len(data) / 1e6:.1f} MB; the limit is {settings.KOE_MAX_UPLOAD_MB} MB."
+        )
+    return kind
+
+
+@transaction.atomic
+def document_create(
+    *,
+    uploaded_by: User | None,
+    filename: str,
+    data: bytes,
+    groups: Iterable[Group] = (),
+    title: str = "",
+) -> Document:
+    """Store an upload as a queued document and queue its ingestion."""
+    kind = _check_upload(filename, data)
+    checksum = hashlib.sha256(data).hexdigest()
+    existing = Document.objects.filter(checksum=checksum).first()
+    if existing is not None:
+        raise DuplicateDocument(existing)
+    document = Document(
+        title=title or filename.rsplit(".", 1)[0],
+        original_name=filename,
+        kind=kind,
+        checksum=checksum,
+        size_bytes=len(data),
+        uploaded_by=uploaded_by,
+    )
+    document.file.save(filename, ContentFile(data), save=False)
+    document.save()
+    document.allowed_groups.set(list(groups))
+    document_enqueue(document=document)
+    return document
+
+
+@transaction.atomic
+def document_new_version(
+    *, document: Document, uploaded_by: User | None, filename: str, data: bytes
+) -> Document:
+    """Replace a document's file; its passages switch to the new version once it is indexed."""
+    kind = _check_upload(filename, data)
+    checksum = hashlib.sha256(data).hexdigest()
+    other = Document.objects.filter(checksum=checksum).exclude(pk=document.pk).first()
+    if other is not None:
+        raise DuplicateDocument(other)
+    document = Document.objects.select_for_update().get(pk=document.pk)
+    document.version += 1
+    document.kind = kind
+    document.original_name = filename
+    document.checksum = checksum
+    document.size_bytes = len(data)
+    document.uploaded_by = uploaded_by
+    document.status = Document.Status.QUEUED
+    document.progress = 0
+    document.error = ""
+    document.file.save(filename, ContentFile(data), save=False)
+    document.save()
+    document_enqueue(document=document)
+    return document
+
+
+def document_enqueue(*, document: Document) -> None:
+    """Queue ingestion once the current transaction has committed."""
+    from knowledge.tasks import document_ingest_task
+
+    document_id = document.pk
+    transaction.on_commit(lambda: document_ingest_task.enqueue(document_id))
+
+
+def document_ingest(*, document_id: int, embedder: Embedder | None = None) -> Document:
+    """Parse, chunk and embed a document; swap its passages in one transaction.
+
+    A failure leaves the previous passages (if any) in place and the document `failed` with a
+    readable error; a worker that dies midway leaves no partial passages, only `processing`.
+    """
+    embedder = embedder or embedder_default()
+    document = Document.objects.get(pk=document_id)
+    version = document.version
+    _progress(document, status=Document.Status.PROCESSING, progress=1, error="")
+    try:
+        with document.file.open("rb") as handle:
+            data = handle.read()
+        parsed = document_parse(
+            filename=document.original_name, data=data, max_bytes=max_upload_bytes()
+        )
+        drafts = chunks_from_sections(parsed.sections)
+        vectors: list[list[float]] = []
+        for start in range(0, len(drafts), EMBED_BATCH):
+            batch = drafts[start : start + EMBED_BATCH]
+            vectors += embedder.passages([_embedding_input(parsed.title, d) for d in batch])
+            _progress(document, progress=min(95, 5 + 90 * len(vectors) // len(drafts)))
+    except DocumentError as exc:
+        _progress(document, status=Document.Status.FAILED, progress=0, error=str(exc))
+        return document
+    except Exception:
+        logger.exception("ingestion of document %s failed", document_id)
+        _progress(
+            document,
+            status=Document.Status.FAILED,
+            progress=0,
+            error="Koe could not index this file (an internal error); try again later.",
+        )
+        return document
+
+    text = " ".join(s.text for s in parsed.sections)[:5000]
+    language = "ja" if len(_KANA_OR_KANJI.findall(text)) > len(text) * 0.1 else "en"
+    with transaction.atomic():
+        locked = Document.objects.select_for_update().get(pk=document_id)
+        if locked.version != version:
+            return locked  # a newer upload arrived meanwhile; its own ingestion will finish
+        Chunk.objects.filter(document=locked).delete()
+        Chunk.objects.bulk_create(
+            Chunk(
+                document=locked,
+                document_version=version,
+                order=draft.order,
+                text=draft.text,
+                heading_path=list(draft.heading_path),
+                page=draft.page,
+                token_count=draft.token_count,
+                embedding_model=embedder.model,
+                embedding_dimensions=embedder.dimensions,
+                embedding=vector,
+            )
+            for draft, vector in zip(drafts, vectors, strict=True)
+        )
+        locked.status = Document.Status.READY
+        locked.progress = 100
+        locked.error = ""
+        locked.language = language
+        locked.indexed_at = timezone.now()
+        if parsed.title and locked.title == locked.original_name.rsplit(".", 1)[0]:
+            locked.title = parsed.title
+        locked.save()
+    return locked
+
+
+def _embedding_input(title: str, draft: object) -> str:
+    # e5 retrieves better when a passage knows where it comes from.
+    heading = " > ".join(getattr(draft, "heading_path", ()))
+    prefix = f"{title} — {heading}" if heading else title
+    return f"{prefix}\n{getattr(draft, 'text', '')}"
+
+
+def _progress(document: Document, **fields: object) -> None:
+    Document.objects.filter(pk=document.pk).update(**fields, updated_at=timezone.now())
+    for name, value in fields.items():
+        setattr(document, name, value)
