@@ -5,3 +5,17 @@ import pytest
 def media_in_tmp(settings, tmp_path):
     """Uploaded files of a test go to its own folder, never to the developer's var/media."""
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Call a service as if its transaction committed: the on-commit ingestion task (immediate
+    backend in tests) runs, then the document is read back."""
+
+    def call(service, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            document = service(**kwargs)
+        document.refresh_from_db()
+        return document
+
+    return call

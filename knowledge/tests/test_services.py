@@ -22,20 +22,6 @@ HANDBOOK = (
 )
 
 
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """Call a service as if its transaction committed: the on-commit ingestion task (immediate
-    backend in tests) runs, then the document is read back."""
-
-    def call(service, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            document = service(**kwargs)
-        document.refresh_from_db()
-        return document
-
-    return call
-
-
 def test_upload_is_ingested_by_the_task_into_ready_chunks(committed):
     finance = Group.objects.create(name="finance")
     document = committed(
