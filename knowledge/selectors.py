@@ -33,6 +33,11 @@ class SearchHit:
     score: float
 
     @property
+    def url(self) -> str:
+        # The passage view (access-checked) is not built yet; citations carry no link until then.
+        return ""
+
+    @property
     def location(self) -> str:
         parts = [f"p. {self.page}"] if self.page else []
         if self.heading_path:

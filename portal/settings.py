@@ -319,9 +319,7 @@ KOE_MAX_SESSIONS_PER_USER = env.int("KOE_MAX_SESSIONS_PER_USER", default=2)
 KOE_UPSTREAM_CONNECTS_PER_MINUTE = env.int("KOE_UPSTREAM_CONNECTS_PER_MINUTE", default=30)
 KOE_DAILY_TOKEN_QUOTA = env.int("KOE_DAILY_TOKEN_QUOTA", default=0)
 # The knowledge search behind the search_knowledge tool (the knowledge app provides it).
-KOE_KNOWLEDGE_SEARCH = env.str(
-    "KOE_KNOWLEDGE_SEARCH", default="voice.knowledge.knowledge_search_unavailable"
-)
+KOE_KNOWLEDGE_SEARCH = env.str("KOE_KNOWLEDGE_SEARCH", default="knowledge.selectors.chunk_search")
 
 # --- Knowledge base ---------------------------------------------------------------------------
 KOE_MAX_UPLOAD_MB = env.int("KOE_MAX_UPLOAD_MB", default=50)

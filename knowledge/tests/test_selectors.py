@@ -84,3 +84,19 @@ def test_k_results_come_back_when_k_exist_despite_the_filter(library):
 def test_users_without_a_role_find_nothing(library):
     nobody = get_user_model().objects.create_user("nobody")
     assert chunk_search(user=nobody, query="paid leave", k=5) == []
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_voice_tool_searches_with_the_users_rights(library, settings):
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    from voice.knowledge import search_knowledge_tool
+
+    settings.KOE_KNOWLEDGE_SEARCH = "knowledge.selectors.chunk_search"
+    outsider = await sync_to_async(employee)("emi")
+    outcome = await search_knowledge_tool(user=outsider)({"query": "salary bands 2026"})
+    assert outcome.citations  # it did search, and found what emi may read
+    assert all(c.title != "Salaries" for c in outcome.citations)
+    assert "confidential" not in outcome.output
+    await sync_to_async(connections.close_all)()
