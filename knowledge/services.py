@@ -53,8 +53,10 @@ def document_create(
     data: bytes,
     groups: Iterable[Group] = (),
     title: str = "",
+    enqueue: bool = True,
 ) -> Document:
-    """Store an upload as a queued document and queue its ingestion."""
+    """Store an upload as a queued document and queue its ingestion (unless the caller
+    ingests it itself)."""
     kind = _check_upload(filename, data)
     checksum = hashlib.sha256(data).hexdigest()
     existing = Document.objects.filter(checksum=checksum).first()
@@ -71,7 +73,8 @@ def document_create(
     document.file.save(filename, ContentFile(data), save=False)
     document.save()
     document.allowed_groups.set(list(groups))
-    document_enqueue(document=document)
+    if enqueue:
+        document_enqueue(document=document)
     return document
 
 
