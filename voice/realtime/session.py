@@ -252,15 +252,7 @@ class RealtimeSession:
             try:
                 upstream = await self._connect()
                 await self._handshake(upstream)
-            except (OSError, TimeoutError, ConnectionError, ValueError) as exc:
-                if upstream is not None:
-                    with contextlib.suppress(Exception):
-                        await upstream.close()
-                last_error = exc
-                logger.warning("upstream connect failed (%s), attempt %d", exc, attempt + 1)
-                await asyncio.sleep(self._settings.connect_backoff_s * (2**attempt))
-                continue
-            except Exception as exc:  # websockets' InvalidStatus, handshake errors
+            except Exception as exc:  # refused, timed out, websockets' InvalidStatus, bad handshake
                 if upstream is not None:
                     with contextlib.suppress(Exception):
                         await upstream.close()
@@ -477,8 +469,7 @@ class RealtimeSession:
         heard_ms = self._truncations.get(koe_id)
         if heard_ms is not None:
             # Barged in before the transcript finished: keep the share of it that was heard.
-            generated_ms = max(self._down.ledger.received_ms(upstream_id), 1)
-            text = text[: int(len(text) * min(1.0, heard_ms / generated_ms))]
+            text = _heard_part(text, heard_ms, self._down.ledger.received_ms(upstream_id))
             data["heard_text"] = text
         turn = self._turns_by_id.get(koe_id)
         if turn is None:
@@ -668,13 +659,11 @@ class RealtimeSession:
 
     def _cut_history(self, koe_id: str, heard_ms: int, received_ms: int) -> str | None:
         """Cut the turn's text to what was heard; None if its transcript has not arrived."""
-        # The transcript streams with the audio; what the user heard is the same share of it.
-        for turn in self._history:
-            if turn.koe_item_id == koe_id and received_ms > 0 and turn.transcribed:
-                keep = int(len(turn.text) * min(1.0, heard_ms / received_ms))
-                turn.text = turn.text[:keep]
-                return turn.text
-        return None
+        turn = self._turns_by_id.get(koe_id)
+        if turn is None or not turn.transcribed or received_ms <= 0:
+            return None
+        turn.text = _heard_part(turn.text, heard_ms, received_ms)
+        return turn.text
 
     # -- rollover --------------------------------------------------------------------------------
     async def _replay(self) -> None:
@@ -738,6 +727,11 @@ class RealtimeSession:
         except Exception as exc:
             # The reader notices the broken connection and rolls over.
             logger.warning("upstream send of %s failed: %r", event["type"], exc)
+
+
+def _heard_part(text: str, heard_ms: int, audio_ms: int) -> str:
+    """The transcript streams with the audio: what was heard is the same share of the text."""
+    return text[: int(len(text) * min(1.0, heard_ms / max(audio_ms, 1)))]
 
 
 def replay_items(
