@@ -99,36 +99,56 @@ def _parse_text(data: bytes) -> tuple[str, list[Section]]:
     return "", [Section(text=decode_text(data))]
 
 
+# -- structured formats -------------------------------------------------------------------------
+class _Outline:
+    """Collects text under the current heading path; the three structured parsers share it."""
+
+    def __init__(self, title: str = "") -> None:
+        self.title = title
+        self.sections: list[Section] = []
+        self._path: list[tuple[int, str]] = []
+        self._buffer: list[str] = []
+
+    def heading(self, level: int, text: str) -> None:
+        self._flush()
+        while self._path and self._path[-1][0] >= level:
+            self._path.pop()
+        self._path.append((level, text))
+        # Without a title of its own, the document is called by its first top-level heading.
+        if level == 1 and not self.title:
+            self.title = text
+
+    def text(self, text: str) -> None:
+        if text:
+            self._buffer.append(text)
+
+    def result(self) -> tuple[str, list[Section]]:
+        self._flush()
+        return self.title, self.sections
+
+    def _flush(self) -> None:
+        if self._buffer:
+            path = tuple(heading for _, heading in self._path)
+            self.sections.append(Section("\n\n".join(self._buffer), path))
+            self._buffer.clear()
+
+
 # -- Markdown -----------------------------------------------------------------------------------
 def _parse_markdown(data: bytes) -> tuple[str, list[Section]]:
     from markdown_it import MarkdownIt
 
     tokens = MarkdownIt("commonmark").enable("table").parse(decode_text(data))
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
-    buffer: list[str] = []
-    title = ""
-
-    def flush() -> None:
-        if buffer:
-            sections.append(Section("\n\n".join(buffer), tuple(h for _, h in path)))
-            buffer.clear()
-
+    outline = _Outline()
     heading_level = 0
     for token in tokens:
         if token.type == "heading_open":
-            flush()
             heading_level = int(token.tag[1])
         elif token.type == "inline" and heading_level:
-            while path and path[-1][0] >= heading_level:
-                path.pop()
-            path.append((heading_level, token.content.strip()))
-            title = title or (token.content.strip() if heading_level == 1 else "")
+            outline.heading(heading_level, token.content.strip())
             heading_level = 0
-        elif token.type in ("inline", "fence", "code_block") and token.content.strip():
-            buffer.append(token.content.strip())
-    flush()
-    return title, sections
+        elif token.type in ("inline", "fence", "code_block"):
+            outline.text(token.content.strip())
+    return outline.result()
 
 
 # -- HTML ---------------------------------------------------------------------------------------
@@ -142,33 +162,15 @@ def _parse_html(data: bytes) -> tuple[str, list[Section]]:
     soup = BeautifulSoup(data, "lxml")
     for tag in soup(["script", "style", "noscript", "template", "nav", "header", "footer"]):
         tag.decompose()
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
-    buffer: list[str] = []
-
-    def flush() -> None:
-        if buffer:
-            sections.append(Section("\n\n".join(buffer), tuple(h for _, h in path)))
-            buffer.clear()
-
+    outline = _Outline(soup.title.get_text(" ", strip=True) if soup.title else "")
     body = soup.body or soup
     for element in body.find_all([*_HEADINGS, *_BLOCKS]):
-        name = element.name
-        if name in _HEADINGS:
-            flush()
-            level = _HEADINGS[name]
-            while path and path[-1][0] >= level:
-                path.pop()
-            path.append((level, element.get_text(" ", strip=True)))
-            title = title or (path[-1][1] if level == 1 else "")
+        if element.name in _HEADINGS:
+            outline.heading(_HEADINGS[element.name], element.get_text(" ", strip=True))
         elif not element.find_parent(list(_BLOCKS)):
             # Nested blocks (a <p> inside an <li>) are read once, with their outermost block.
-            text = element.get_text(" ", strip=True)
-            if text:
-                buffer.append(text)
-    flush()
-    return title, sections
+            outline.text(element.get_text(" ", strip=True))
+    return outline.result()
 
 
 # -- PDF ----------------------------------------------------------------------------------------
@@ -224,35 +226,20 @@ def _parse_docx(data: bytes) -> tuple[str, list[Section]]:
         document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise DocumentError("The Word document is damaged and cannot be read.") from exc
-    title = document.core_properties.title or ""
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
-    buffer: list[str] = []
-
-    def flush() -> None:
-        if buffer:
-            sections.append(Section("\n\n".join(buffer), tuple(h for _, h in path)))
-            buffer.clear()
-
+    outline = _Outline(document.core_properties.title or "")
     for paragraph in document.paragraphs:
         text = paragraph.text.strip()
         style = (paragraph.style.name if paragraph.style is not None else "") or ""
         level = _docx_heading_level(style)
         if level and text:
-            flush()
-            while path and path[-1][0] >= level:
-                path.pop()
-            path.append((level, text))
-            title = title or (text if level == 1 else "")
-        elif text:
-            buffer.append(text)
+            outline.heading(level, text)
+        else:
+            outline.text(text)
     for table in document.tables:
         for row in table.rows:
             cells = [cell.text.strip() for cell in row.cells if cell.text.strip()]
-            if cells:
-                buffer.append(" | ".join(dict.fromkeys(cells)))
-    flush()
-    return title, sections
+            outline.text(" | ".join(dict.fromkeys(cells)))
+    return outline.result()
 
 
 def _docx_heading_level(style: str) -> int:
