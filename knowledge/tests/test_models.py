@@ -30,40 +30,26 @@ def unit(dimensions: int, hot: int) -> list[float]:
     return vector
 
 
+def chunk(document: Document, order: int, text: str, model: str, vector: list[float]) -> Chunk:
+    return Chunk(
+        document=document,
+        document_version=1,
+        order=order,
+        text=text,
+        token_count=len(text.split()),
+        embedding_model=model,
+        embedding_dimensions=len(vector),
+        embedding=vector,
+    )
+
+
 def test_embeddings_of_different_sizes_share_the_column_and_are_searchable_per_model():
     document = make_document()
     Chunk.objects.bulk_create(
         [
-            Chunk(
-                document=document,
-                document_version=1,
-                order=0,
-                text="east",
-                token_count=1,
-                embedding_model="e5-small",
-                embedding_dimensions=384,
-                embedding=unit(384, 0),
-            ),
-            Chunk(
-                document=document,
-                document_version=1,
-                order=1,
-                text="north",
-                token_count=1,
-                embedding_model="e5-small",
-                embedding_dimensions=384,
-                embedding=unit(384, 1),
-            ),
-            Chunk(
-                document=document,
-                document_version=1,
-                order=2,
-                text="large",
-                token_count=1,
-                embedding_model="te3-large",
-                embedding_dimensions=3072,
-                embedding=unit(3072, 0),
-            ),
+            chunk(document, 0, "east", "e5-small", unit(384, 0)),
+            chunk(document, 1, "north", "e5-small", unit(384, 1)),
+            chunk(document, 2, "large", "te3-large", unit(3072, 0)),
         ]
     )
     nearest = (
@@ -79,26 +65,8 @@ def test_word_search_and_japanese_trigram_search():
     document = make_document()
     Chunk.objects.bulk_create(
         [
-            Chunk(
-                document=document,
-                document_version=1,
-                order=0,
-                token_count=5,
-                text="Employees receive twenty days of paid leave.",
-                embedding_model="m",
-                embedding_dimensions=3,
-                embedding=[1, 0, 0],
-            ),
-            Chunk(
-                document=document,
-                document_version=1,
-                order=1,
-                token_count=15,
-                text="有給休暇は年間二十日です。申請は上長に行います。",
-                embedding_model="m",
-                embedding_dimensions=3,
-                embedding=[0, 1, 0],
-            ),
+            chunk(document, 0, "Employees receive twenty days of paid leave.", "m", [1, 0, 0]),
+            chunk(document, 1, "有給休暇は年間二十日です。申請は上長に行います。", "m", [0, 1, 0]),
         ]
     )
     words = Chunk.objects.filter(search_vector=SearchQuery("leave", config="simple"))
