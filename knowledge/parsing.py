@@ -54,12 +54,17 @@ def document_format(filename: str) -> str:
     return FORMATS[suffix]
 
 
+def document_size_check(*, size: int, max_bytes: int) -> None:
+    """Refuse a file over the upload limit (decimal megabytes, as file browsers show them)."""
+    if size > max_bytes:
+        raise DocumentError(
+            f"The file is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB."
+        )
+
+
 def document_parse(*, filename: str, data: bytes, max_bytes: int) -> ParsedDocument:
     """Parse an uploaded file into sections of text."""
-    if len(data) > max_bytes:
-        raise DocumentError(
-            f"The file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB."
-        )
+    document_size_check(size=len(data), max_bytes=max_bytes)
     kind = document_format(filename)
     stem = PurePath(filename).stem
     parser = {

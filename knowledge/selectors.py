@@ -7,9 +7,11 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
+from django.urls import reverse
 from pgvector.django import CosineDistance, HalfVectorField
 
 from accounts.roles import Role
@@ -31,11 +33,12 @@ class SearchHit:
     heading_path: tuple[str, ...]
     page: int | None
     score: float
+    order: int
 
     @property
     def url(self) -> str:
-        # The passage view (access-checked) is not built yet; citations carry no link until then.
-        return ""
+        """The passage view: it checks access again, so a forwarded link shows nobody else."""
+        return reverse("knowledge:passage", args=[self.document_id, self.order])
 
     @property
     def location(self) -> str:
@@ -107,6 +110,49 @@ def chunk_search(
             heading_path=tuple(chunks[pk].heading_path or ()),
             page=chunks[pk].page,
             score=round(scores[pk], 6),
+            order=chunks[pk].order,
         )
         for pk in best
     ]
+
+
+@dataclass(frozen=True)
+class PassageContext:
+    document: Document
+    passage: Chunk
+    before: Chunk | None
+    after: Chunk | None
+
+
+def passage_get(*, user: Any, document_id: str, order: int) -> PassageContext:
+    """One passage of a document the user may read, with its neighbours for context.
+
+    Raises Chunk.DoesNotExist both when there is no such passage and when the user may not
+    read the document, so a link does not reveal that a restricted document exists.
+    """
+    try:
+        document = documents_visible(user=user).get(public_id=document_id)
+    except (Document.DoesNotExist, ValidationError) as exc:
+        raise Chunk.DoesNotExist from exc
+    near = {
+        c.order: c
+        for c in Chunk.objects.filter(
+            document=document, order__gte=order - 1, order__lte=order + 1
+        ).defer("embedding", "search_vector")
+    }
+    if order not in near:
+        raise Chunk.DoesNotExist
+    return PassageContext(
+        document=document,
+        passage=near[order],
+        before=near.get(order - 1),
+        after=near.get(order + 1),
+    )
+
+
+def document_file_get(*, user: Any, document_id: str) -> Document:
+    """A document the user may read, to download its original file (Document.DoesNotExist else)."""
+    try:
+        return documents_visible(user=user).get(public_id=document_id)
+    except ValidationError as exc:
+        raise Document.DoesNotExist from exc

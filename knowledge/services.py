@@ -10,13 +10,19 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
 from django.db import transaction
 from django.utils import timezone
 
 from knowledge.chunking import chunks_from_sections
 from knowledge.embeddings import Embedder, embedder_default
 from knowledge.models import Chunk, Document
-from knowledge.parsing import DocumentError, document_format, document_parse
+from knowledge.parsing import (
+    DocumentError,
+    document_format,
+    document_parse,
+    document_size_check,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,16 +39,24 @@ class DuplicateDocument(Exception):
 
 
 def max_upload_bytes() -> int:
-    return int(settings.KOE_MAX_UPLOAD_MB) * 1024 * 1024
+    return int(settings.KOE_MAX_UPLOAD_MB) * 1_000_000
 
 
-def _check_upload(filename: str, data: bytes) -> str:
-    kind = document_format(filename)  # refuses unsupported extensions at once
-    if len(data) > max_upload_bytes():
-        raise DocumentError(
-            f"The file is {len(data) / 1e6:.1f} MB; the limit is {settings.KOE_MAX_UPLOAD_MB} MB."
-        )
-    return kind
+def document_upload_check(
+    *, filename: str, data: bytes, replacing: Document | None = None
+) -> tuple[str, str]:
+    """Refuse an upload at once (unsupported type, over the limit, already in the knowledge
+    base); return its kind and checksum."""
+    kind = document_format(filename)
+    document_size_check(size=len(data), max_bytes=max_upload_bytes())
+    checksum = hashlib.sha256(data).hexdigest()
+    same = Document.objects.filter(checksum=checksum)
+    if replacing is not None:
+        same = same.exclude(pk=replacing.pk)
+    existing = same.first()
+    if existing is not None:
+        raise DuplicateDocument(existing)
+    return kind, checksum
 
 
 @transaction.atomic
@@ -57,11 +71,7 @@ def document_create(
 ) -> Document:
     """Store an upload as a queued document and queue its ingestion (unless the caller
     ingests it itself)."""
-    kind = _check_upload(filename, data)
-    checksum = hashlib.sha256(data).hexdigest()
-    existing = Document.objects.filter(checksum=checksum).first()
-    if existing is not None:
-        raise DuplicateDocument(existing)
+    kind, checksum = document_upload_check(filename=filename, data=data)
     document = Document(
         title=title or filename.rsplit(".", 1)[0],
         original_name=filename,
@@ -83,11 +93,7 @@ def document_new_version(
     *, document: Document, uploaded_by: User | None, filename: str, data: bytes
 ) -> Document:
     """Replace a document's file; its passages switch to the new version once it is indexed."""
-    kind = _check_upload(filename, data)
-    checksum = hashlib.sha256(data).hexdigest()
-    other = Document.objects.filter(checksum=checksum).exclude(pk=document.pk).first()
-    if other is not None:
-        raise DuplicateDocument(other)
+    kind, checksum = document_upload_check(filename=filename, data=data, replacing=document)
     document = Document.objects.select_for_update().get(pk=document.pk)
     document.version += 1
     document.kind = kind
@@ -98,8 +104,37 @@ def document_new_version(
     document.status = Document.Status.QUEUED
     document.progress = 0
     document.error = ""
+    previous = document.file.name
     document.file.save(filename, ContentFile(data), save=False)
     document.save()
+    _file_delete_on_commit(document.file.storage, previous)
+    document_enqueue(document=document)
+    return document
+
+
+@transaction.atomic
+def document_delete(*, document: Document) -> None:
+    """Delete a document, its passages (cascade) and, once that has committed, its file."""
+    storage, name = document.file.storage, document.file.name
+    document.delete()
+    _file_delete_on_commit(storage, name)
+
+
+def _file_delete_on_commit(storage: Storage, name: str | None) -> None:
+    # After the commit only: a rolled-back delete must still find its file.
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))
+
+
+@transaction.atomic
+def document_reindex(*, document: Document) -> Document:
+    """Queue a document to be parsed and embedded again (a retry after a failure, or a
+    re-embedding with the current model); its passages stay searchable meanwhile."""
+    document = Document.objects.select_for_update().get(pk=document.pk)
+    document.status = Document.Status.QUEUED
+    document.progress = 0
+    document.error = ""
+    document.save(update_fields=["status", "progress", "error", "updated_at"])
     document_enqueue(document=document)
     return document
 

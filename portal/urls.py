@@ -13,5 +13,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
+    path("knowledge/", include("knowledge.urls")),
     path("admin/", admin.site.urls),
 ]

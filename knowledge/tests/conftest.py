@@ -19,3 +19,19 @@ def committed(django_capture_on_commit_callbacks):
         return document
 
     return call
+
+
+@pytest.fixture
+def make_user(db):
+    """A user with Koe roles (through the real role service) and extra groups."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.services import user_roles_set
+
+    def make(username, *roles, groups=()):
+        user = get_user_model().objects.create_user(username)
+        user_roles_set(user=user, roles=roles)
+        user.groups.add(*groups)
+        return user
+
+    return make

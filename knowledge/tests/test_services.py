@@ -48,7 +48,7 @@ def test_the_same_file_twice_is_refused(committed):
     ("filename", "data", "message"),
     [
         ("virus.exe", b"MZ", "not supported"),
-        ("big.txt", b"a" * (51 * 1024 * 1024), "the limit is 50 MB"),
+        ("big.txt", b"a" * 50_000_001, "50.0 MB; the limit is 50 MB"),
     ],
 )
 def test_unsupported_or_oversized_uploads_are_refused_at_once(committed, filename, data, message):
