@@ -71,17 +71,21 @@ def chunk_search(
     embedder = embedder or embedder_default()
     visible = documents_visible(user=user).filter(pk=OuterRef("document_id"))
     # The access filter is part of the query itself, never applied to results afterwards.
-    base = Chunk.objects.filter(Exists(visible), embedding_model=embedder.model)
+    base = Chunk.objects.filter(Exists(visible))
+    # Vectors compare only within one model and size; words work whatever embedded the
+    # passage, so during a re-index to a new model every document stays findable by words.
+    same_model = base.filter(
+        embedding_model=embedder.model, embedding_dimensions=embedder.dimensions
+    )
 
     vector = embedder.query(query)
     typed = Cast("embedding", HalfVectorField(dimensions=embedder.dimensions))
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                # Filtered HNSW scans come back short unless they may keep scanning.
-                cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        with connection.cursor() as cursor:
+            # Filtered HNSW scans come back short unless they may keep scanning.
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         by_vector = list(
-            base.annotate(distance=CosineDistance(typed, vector))
+            same_model.annotate(distance=CosineDistance(typed, vector))
             .order_by("distance")
             .values_list("pk", flat=True)[: max(CANDIDATES, k)]
         )

@@ -23,6 +23,7 @@ from knowledge.parsing import (
     document_parse,
     document_size_check,
 )
+from knowledge.vector_index import vector_index_ensure
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +183,11 @@ def document_ingest(*, document_id: int, embedder: Embedder | None = None) -> Do
         )
         return document
 
+    try:
+        vector_index_ensure(model=embedder.model, dimensions=embedder.dimensions)
+    except Exception:
+        # Search still works without it (an exact scan); the next ingestion tries again.
+        logger.exception("could not build the vector index for %s", embedder.model)
     text = " ".join(s.text for s in parsed.sections)[:5000]
     language = "ja" if len(_KANA_OR_KANJI.findall(text)) > len(text) * 0.1 else "en"
     with transaction.atomic():

@@ -323,3 +323,18 @@ KOE_KNOWLEDGE_SEARCH = env.str("KOE_KNOWLEDGE_SEARCH", default="knowledge.select
 
 # --- Knowledge base ---------------------------------------------------------------------------
 KOE_MAX_UPLOAD_MB = env.int("KOE_MAX_UPLOAD_MB", default=50)
+# local (multilingual-e5-small, offline) | openai | azure. Switching is safe: run
+# `manage.py knowledge_reindex` afterwards (README: "Embeddings").
+KOE_EMBEDDING_PROVIDER = env.str("KOE_EMBEDDING_PROVIDER", default="local")
+KOE_EMBEDDING_MODEL = env.str("KOE_EMBEDDING_MODEL", default="text-embedding-3-small")
+# 0: the model's native size; text-embedding-3 models accept fewer (the `dimensions` parameter).
+KOE_EMBEDDING_DIMENSIONS = env.int("KOE_EMBEDDING_DIMENSIONS", default=0)
+AZURE_OPENAI_EMBEDDING_DEPLOYMENT = env.str("AZURE_OPENAI_EMBEDDING_DEPLOYMENT", default="")
+if KOE_EMBEDDING_PROVIDER not in {"local", "openai", "azure"}:
+    raise ImproperlyConfigured(
+        f"KOE_EMBEDDING_PROVIDER={KOE_EMBEDDING_PROVIDER!r}: use local, openai or azure."
+    )
+if KOE_EMBEDDING_PROVIDER == "azure" and not AZURE_OPENAI_ENDPOINT:
+    raise ImproperlyConfigured("KOE_EMBEDDING_PROVIDER=azure needs AZURE_OPENAI_ENDPOINT.")
+if KOE_EMBEDDING_PROVIDER == "openai" and not OPENAI_API_KEY:
+    raise ImproperlyConfigured("KOE_EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY.")

@@ -94,7 +94,7 @@ def test_many_files_upload_at_once_with_groups_and_each_bad_one_is_reported(
     assert [d.title for d in created] == ["Leave", "notes"]
     for document in created:
         assert document.status == Document.Status.READY
-        assert document.uploaded_by.username == "kenji"
+        assert document.uploaded_by is not None and document.uploaded_by.username == "kenji"
         assert list(document.allowed_groups.all()) == [finance]
     assert "二十日" in Chunk.objects.get(document__title="notes").text
 

@@ -12,7 +12,10 @@ from knowledge.services import document_create
 pytestmark = pytest.mark.django_db
 
 SEARCH = reverse("knowledge:search")
-SALARIES = b"# Salaries\n\n## Bands\n\nThe salary bands for 2026 are confidential.\n\n## Review\n\nReviews happen in March."
+SALARIES = (
+    b"# Salaries\n\n## Bands\n\nThe salary bands for 2026 are confidential.\n\n"
+    b"## Review\n\nReviews happen in March."
+)
 
 
 @pytest.fixture

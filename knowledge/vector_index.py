@@ -1,0 +1,97 @@
+"""One HNSW index per embedding model, made when the model's first passages arrive.
+
+The embedding column has no fixed size, so no single index can cover it: each (model, size)
+gets a partial index on `embedding::halfvec(N)`, the same expression chunk_search orders by,
+restricted to that model's rows. halfvec, because HNSW on `vector` stops at 2,000 dimensions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+
+from django.db import DatabaseError, connection, transaction
+
+from knowledge.models import Chunk
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "chunk_hnsw_"
+# Model names are configuration, not user input, but they end up inside DDL: keep them tame.
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9._:@/-]{1,100}$")
+
+
+def vector_index_name(*, model: str, dimensions: int) -> str:
+    """The index name of one model and size (stable, within PostgreSQL's 63 characters)."""
+    digest = hashlib.sha256(f"{model}:{dimensions}".encode()).hexdigest()[:16]
+    return f"{PREFIX}{digest}"
+
+
+def vector_index_ensure(*, model: str, dimensions: int) -> str:
+    """Create the model's HNSW index unless a valid one exists; return its name.
+
+    Outside a transaction it is built CONCURRENTLY, so uploads and searches go on meanwhile;
+    an index left invalid by an interrupted build is dropped and built again.
+    """
+    if not _MODEL_NAME.match(model) or not 0 < dimensions <= 4000:
+        raise ValueError(f"unusable embedding model for an index: {model!r} ({dimensions})")
+    name = vector_index_name(model=model, dimensions=dimensions)
+    valid = _index_valid(name)
+    if valid:
+        return name
+    try:
+        if connection.in_atomic_block:
+            # A savepoint: a failed build must not abort the caller's transaction.
+            with transaction.atomic():
+                _build(name, model, dimensions, rebuild=valid is False, concurrently="")
+        else:
+            _build(name, model, dimensions, rebuild=valid is False, concurrently=" CONCURRENTLY")
+    except DatabaseError:
+        # Another worker built it at the same moment; theirs is as good as ours.
+        if not _index_valid(name):
+            raise
+    logger.info("vector index %s ready for %s (%d dimensions)", name, model, dimensions)
+    return name
+
+
+def _build(name: str, model: str, dimensions: int, *, rebuild: bool, concurrently: str) -> None:
+    table = connection.ops.quote_name(Chunk._meta.db_table)
+    with connection.cursor() as cursor:
+        if rebuild:
+            logger.warning("rebuilding the invalid vector index %s", name)
+            cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {name}")
+        cursor.execute(
+            f"CREATE INDEX{concurrently} IF NOT EXISTS {name} ON {table} "
+            f"USING hnsw ((embedding::halfvec({dimensions})) halfvec_cosine_ops) "
+            f"WHERE embedding_model = '{model}' AND embedding_dimensions = {dimensions}"
+        )
+
+
+def vector_indexes_prune() -> list[str]:
+    """Drop the indexes of models that no passage uses any more; return their names."""
+    in_use = {
+        vector_index_name(model=m, dimensions=d)
+        for m, d in Chunk.objects.values_list("embedding_model", "embedding_dimensions").distinct()
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexname LIKE %s",
+            [Chunk._meta.db_table, PREFIX + "%"],
+        )
+        unused = [row[0] for row in cursor.fetchall() if row[0] not in in_use]
+        for name in unused:
+            cursor.execute(f"DROP INDEX IF EXISTS {name}")
+    return unused
+
+
+def _index_valid(name: str) -> bool | None:
+    """True for a usable index, False for one an interrupted build left behind, None if absent."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+            "WHERE c.relname = %s",
+            [name],
+        )
+        row = cursor.fetchone()
+    return None if row is None else bool(row[0])
