@@ -108,7 +108,7 @@ class OpenAIEmbedder:
         self._retrying = Retrying(
             retry=retry_if_exception_type(TRANSIENT),
             stop=stop_after_attempt(attempts),
-            wait=wait_exponential_jitter(initial=0.5, max=max_wait_s),
+            wait=wait_exponential_jitter(multiplier=0.5, max=max_wait_s),
             before_sleep=before_sleep_log(logger, logging.WARNING),
             reraise=True,
         )
