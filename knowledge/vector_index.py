@@ -58,6 +58,11 @@ def vector_index_ensure(*, model: str, dimensions: int) -> str:
 def _build(name: str, model: str, dimensions: int, *, rebuild: bool, concurrently: str) -> None:
     table = connection.ops.quote_name(Chunk._meta.db_table)
     with connection.cursor() as cursor:
+        if not concurrently:
+            # Inside a transaction, deferred foreign-key checks of fresh rows would block
+            # CREATE INDEX ("pending trigger events"): run them now; Django's are deferred.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         if rebuild:
             logger.warning("rebuilding the invalid vector index %s", name)
             cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {name}")
