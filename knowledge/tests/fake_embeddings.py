@@ -69,8 +69,8 @@ class FakeEmbeddings:
             status = self.failures.pop(0)
             return status, {"error": {"message": f"fake failure {status}", "code": str(status)}}
         model = request.path.split("/")[3] if azure else request.body.get("model", "")
-        texts = request.body.get("input")
-        texts = [texts] if isinstance(texts, str) else texts
+        raw = request.body.get("input")
+        texts: list[str] = [raw] if isinstance(raw, str) else list(raw or [])
         size = int(request.body.get("dimensions") or NATIVE.get(model, 1536))
         data = [
             {"object": "embedding", "index": i, "embedding": fake_vector(text, size)}

@@ -49,10 +49,12 @@ def fake():
         yield server
 
 
-def openai_embedder(fake, **kwargs):
+def openai_embedder(fake, *, model="text-embedding-3-small", dimensions=1536, **kwargs):
     client = openai.OpenAI(api_key="test-key", base_url=f"{fake.url}/v1", max_retries=0)
-    options = {"model": "text-embedding-3-small", "dimensions": 1536, "send_dimensions": False}
-    return OpenAIEmbedder(client=client, **(options | kwargs))
+    send = kwargs.pop("send_dimensions", False)
+    return OpenAIEmbedder(
+        client=client, model=model, dimensions=dimensions, send_dimensions=send, **kwargs
+    )
 
 
 def test_openai_embeddings_are_batched_and_come_back_in_input_order(fake):
