@@ -69,36 +69,11 @@ def chunk_search(
     if not query or k <= 0:
         return []
     embedder = embedder or embedder_default()
-    visible = documents_visible(user=user).filter(pk=OuterRef("document_id"))
-    # The access filter is part of the query itself, never applied to results afterwards.
-    base = Chunk.objects.filter(Exists(visible))
-    # Vectors compare only within one model and size; words work whatever embedded the
-    # passage, so during a re-index to a new model every document stays findable by words.
-    same_model = base.filter(
-        embedding_model=embedder.model, embedding_dimensions=embedder.dimensions
+    limit = max(CANDIDATES, k)
+    by_vector = chunk_ids_by_vector(
+        user=user, vector=embedder.query(query), embedder=embedder, limit=limit
     )
-
-    vector = embedder.query(query)
-    typed = Cast("embedding", HalfVectorField(dimensions=embedder.dimensions))
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            # Filtered HNSW scans come back short unless they may keep scanning.
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        by_vector = list(
-            same_model.annotate(distance=CosineDistance(typed, vector))
-            .order_by("distance")
-            .values_list("pk", flat=True)[: max(CANDIDATES, k)]
-        )
-    words = SearchQuery(query, config="simple", search_type="websearch")
-    by_text = list(
-        base.annotate(
-            rank=SearchRank(F("search_vector"), words),
-            similarity=TrigramWordSimilarity(query, "text"),
-        )
-        .filter(Q(search_vector=words) | Q(similarity__gte=TRIGRAM_MIN))
-        .order_by("-rank", "-similarity")
-        .values_list("pk", flat=True)[: max(CANDIDATES, k)]
-    )
+    by_text = chunk_ids_by_words(user=user, query=query, limit=limit)
     scores: dict[int, float] = {}
     for ranking in (by_vector, by_text):
         for position, pk in enumerate(ranking, start=1):
@@ -118,6 +93,54 @@ def chunk_search(
         )
         for pk in best
     ]
+
+
+def _visible_chunks(*, user: Any) -> QuerySet[Chunk]:
+    visible = documents_visible(user=user).filter(pk=OuterRef("document_id"))
+    # The access filter is part of the query itself, never applied to results afterwards.
+    return Chunk.objects.filter(Exists(visible))
+
+
+def chunk_ids_by_vector(
+    *, user: Any, vector: list[float], embedder: Embedder, limit: int, exact: bool = False
+) -> list[int]:
+    """Ids of the user's passages nearest to `vector` (cosine), from the model's HNSW index.
+
+    Only passages of the same model and size are compared. `exact` skips the index (a full
+    scan), for measuring the index's recall.
+    """
+    typed = Cast("embedding", HalfVectorField(dimensions=embedder.dimensions))
+    nearest = (
+        _visible_chunks(user=user)
+        .filter(embedding_model=embedder.model, embedding_dimensions=embedder.dimensions)
+        .annotate(distance=CosineDistance(typed, vector))
+        .order_by("distance")
+        .values_list("pk", flat=True)
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Filtered HNSW scans come back short unless they may keep scanning.
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        if exact:
+            cursor.execute("SET LOCAL enable_indexscan = off")
+        return list(nearest[:limit])
+
+
+def chunk_ids_by_words(*, user: Any, query: str, limit: int) -> list[int]:
+    """Ids of the user's passages that match the words (full text) or look alike (trigrams,
+    which is how Japanese, written without spaces, is found)."""
+    # Words work whatever model embedded a passage, so during a re-index to a new model
+    # every document stays findable.
+    words = SearchQuery(query, config="simple", search_type="websearch")
+    return list(
+        _visible_chunks(user=user)
+        .annotate(
+            rank=SearchRank(F("search_vector"), words),
+            similarity=TrigramWordSimilarity(query, "text"),
+        )
+        .filter(Q(search_vector=words) | Q(similarity__gte=TRIGRAM_MIN))
+        .order_by("-rank", "-similarity")
+        .values_list("pk", flat=True)[:limit]
+    )
 
 
 @dataclass(frozen=True)
