@@ -24,6 +24,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +80,7 @@ class FixedEmbedder:
     def query(self, text: str) -> list[float]:
         return self.vector
 
-    def passages(self, texts: list[str]) -> list[list[float]]:
+    def passages(self, texts: Sequence[str]) -> list[list[float]]:
         raise NotImplementedError
 
 

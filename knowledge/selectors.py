@@ -122,10 +122,7 @@ def chunk_search(
         user=user, vector=embedder.query(query), embedder=embedder, limit=limit
     )
     by_text = chunk_ids_by_words(user=user, query=query, limit=limit)
-    scores: dict[int, float] = {}
-    for ranking in (by_vector, by_text):
-        for position, pk in enumerate(ranking, start=1):
-            scores[pk] = scores.get(pk, 0.0) + 1.0 / (RRF_K + position)
+    scores = rrf_fuse([by_vector, by_text])
     best = sorted(scores, key=lambda pk: scores[pk], reverse=True)[:k]
     chunks = Chunk.objects.select_related("document").in_bulk(best)
     return [
@@ -141,6 +138,15 @@ def chunk_search(
         )
         for pk in best
     ]
+
+
+def rrf_fuse(rankings: list[list[int]]) -> dict[int, float]:
+    """Reciprocal rank fusion: each ranking adds 1 / (RRF_K + position) to its passages."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for position, pk in enumerate(ranking, start=1):
+            scores[pk] = scores.get(pk, 0.0) + 1.0 / (RRF_K + position)
+    return scores
 
 
 def _visible_chunks(*, user: Any) -> QuerySet[Chunk]:
