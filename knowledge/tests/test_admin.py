@@ -223,3 +223,14 @@ def test_progress_reports_the_documents_asked_for(admin_client):
             "error": "",
         }
     }
+
+
+def test_a_superuser_without_the_role_manages_every_document(committed):
+    from django.contrib.auth import get_user_model
+
+    finance = Group.objects.create(name="finance")
+    committed(document_create, uploaded_by=None, filename="leave.md", data=LEAVE, groups=[finance])
+    root = get_user_model().objects.create_superuser("root")
+    client = Client()
+    client.force_login(root)
+    assert "Leave" in client.get(CHANGELIST).content.decode()
