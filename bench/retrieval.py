@@ -29,6 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if os.environ.get("DATABASE_URL"):
+    # It deletes every document of its database: only its own embedded one will do.
+    sys.exit("unset DATABASE_URL: this benchmark works only in its own embedded database")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ["KOE_DB_NAME"] = "koe_bench_retrieval"
 os.environ.setdefault("LOG_LEVEL", "WARNING")

@@ -21,9 +21,9 @@ from django.utils.text import Truncator
 from accounts.roles import Role
 from accounts.selectors import user_has_role
 from knowledge.forms import DocumentChangeForm, DocumentUploadForm, upload_read
-from knowledge.models import Document
+from knowledge.models import STALLED_AFTER, Document
 from knowledge.parsing import DocumentError
-from knowledge.selectors import documents_visible
+from knowledge.selectors import documents_manageable
 from knowledge.services import (
     DuplicateDocument,
     document_create,
@@ -107,7 +107,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
         return (
-            documents_visible(user=request.user)
+            documents_manageable(user=request.user)
             .select_related("uploaded_by")
             .prefetch_related("allowed_groups")
             .annotate(passage_count=Count("chunks"))
@@ -117,13 +117,19 @@ class DocumentAdmin(admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def indexing(self, document: Document) -> str:
+        state = _state(document)
         live = format_html(
             '<span class="koe-status" data-document="{}" data-status="{}" data-progress-url="{}">',
             document.public_id,
-            document.status,
+            state["status"],
             reverse("admin:knowledge_document_progress"),
         )
-        if document.status in UNFINISHED:
+        if document.stalled:
+            body = format_html(
+                '<strong class="koe-failed">stalled</strong> <span class="koe-error">{}</span>',
+                state["error"],
+            )
+        elif document.status in UNFINISHED:
             body = format_html(
                 '{} <progress max="100" value="{}">{}%</progress> <span class="koe-pct">{}%</span>',
                 document.get_status_display(),
@@ -176,13 +182,14 @@ class DocumentAdmin(admin.ModelAdmin):
         for document in queryset:
             document_delete(document=document)
 
-    @admin.action(description="Retry the selected failed documents")
+    @admin.action(description="Retry the selected failed or stalled documents")
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
-        failed = [d for d in queryset if d.status == Document.Status.FAILED]
+        failed = [d for d in queryset if d.status == Document.Status.FAILED or d.stalled]
         for document in failed:
             document_reindex(document=document)
+            self.log_change(request, document, "Queued again after a failure.")
         skipped = queryset.count() - len(failed)
-        note = f" {skipped} that had not failed were left alone." if skipped else ""
+        note = f" {skipped} that had neither failed nor stalled were left alone." if skipped else ""
         self.message_user(request, f"{len(failed)} queued again.{note}")
 
     @admin.action(description="Index the selected documents again")
@@ -190,6 +197,7 @@ class DocumentAdmin(admin.ModelAdmin):
         count = 0
         for document in queryset:
             document_reindex(document=document)
+            self.log_change(request, document, "Queued for indexing again.")
             count += 1
         self.message_user(
             request, f"{count} queued for indexing; their passages stay searchable meanwhile."
@@ -245,6 +253,7 @@ class DocumentAdmin(admin.ModelAdmin):
             except DocumentError as exc:
                 self.message_user(request, f"“{name}” was refused: {exc}", messages.ERROR)
             else:
+                self.log_addition(request, document, "Uploaded.")
                 queued.append(document.original_name)
         if queued:
             self.message_user(
@@ -258,18 +267,27 @@ class DocumentAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             return JsonResponse({"error": "forbidden"}, status=403)
         ids = request.GET.getlist("id")[:200]
-        rows = documents_visible(user=request.user).filter(public_id__in=_uuids(ids))
-        return JsonResponse(
-            {
-                str(d.public_id): {
-                    "status": d.status,
-                    "label": d.get_status_display(),
-                    "progress": d.progress,
-                    "error": Truncator(d.error).chars(160),
-                }
-                for d in rows.only("public_id", "status", "progress", "error")
-            }
-        )
+        rows = documents_manageable(user=request.user).filter(public_id__in=_uuids(ids))
+        fields = ("public_id", "status", "progress", "error", "updated_at")
+        return JsonResponse({str(d.public_id): _state(d) for d in rows.only(*fields)})
+
+
+def _state(document: Document) -> dict[str, Any]:
+    """A document's indexing state as the change list (and its live script) shows it."""
+    if document.stalled:
+        minutes = int(STALLED_AFTER.total_seconds() // 60)
+        return {
+            "status": "stalled",
+            "label": "stalled",
+            "progress": document.progress,
+            "error": f"No progress for {minutes} minutes: its worker stopped. Use “Retry”.",
+        }
+    return {
+        "status": document.status,
+        "label": document.get_status_display(),
+        "progress": document.progress,
+        "error": Truncator(document.error).chars(160),
+    }
 
 
 def _acting_user(request: HttpRequest) -> User:

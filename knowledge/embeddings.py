@@ -37,6 +37,7 @@ OPENAI_MODELS = {
 MAX_DIMENSIONS = 4000
 # Per request: well under the API's 2,048 inputs and its token budget for chunks of Koe's size.
 REMOTE_BATCH = 64
+QUERY_TIMEOUT_S = 5.0
 # Worth another try: the service is busy, slow or briefly unreachable. Anything else (a bad
 # key, an unknown deployment, an input refused) fails at once with its own message.
 TRANSIENT = (
@@ -105,35 +106,36 @@ class OpenAIEmbedder:
         # Azure routes by deployment name; OpenAI by model name.
         self._request_model = request_model or model
         self._send_dimensions = send_dimensions
-        self._retrying = Retrying(
-            retry=retry_if_exception_type(TRANSIENT),
-            stop=stop_after_attempt(attempts),
-            wait=wait_exponential_jitter(multiplier=0.5, max=max_wait_s),
-            before_sleep=before_sleep_log(logger, logging.WARNING),
-            reraise=True,
-        )
+        # Indexing can wait out a busy service; a person searching cannot: a question gets
+        # two quick tries with a short timeout, then the search runs on its words alone.
+        self._batch_policy = _policy(attempts=attempts, max_wait_s=max_wait_s)
+        self._query_policy = _policy(attempts=min(2, attempts), max_wait_s=min(1.0, max_wait_s))
+        self._query_client = client.with_options(timeout=QUERY_TIMEOUT_S)
 
     def passages(self, texts: Sequence[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
         for start in range(0, len(texts), REMOTE_BATCH):
-            vectors += self._embed(list(texts[start : start + REMOTE_BATCH]))
+            batch = list(texts[start : start + REMOTE_BATCH])
+            vectors += self._embed(batch, client=self._client, policy=self._batch_policy)
         return vectors
 
     def query(self, text: str) -> list[float]:
-        return self._embed([text])[0]
+        return self._embed([text], client=self._query_client, policy=self._query_policy)[0]
 
-    def _embed(self, batch: list[str]) -> list[list[float]]:
+    def _embed(
+        self, batch: list[str], *, client: openai.OpenAI, policy: Retrying
+    ) -> list[list[float]]:
         extra: dict[str, Any] = {"dimensions": self.dimensions} if self._send_dimensions else {}
         try:
-            response = self._retrying(
-                self._client.embeddings.create,
+            response = policy(
+                client.embeddings.create,
                 model=self._request_model,
                 input=batch,
                 encoding_format="float",
                 **extra,
             )
         except openai.OpenAIError as exc:
-            raise EmbeddingError(f"The embedding service refused the request: {exc}") from exc
+            raise EmbeddingError(_refusal(exc)) from exc
         rows = sorted(response.data, key=lambda item: item.index)
         if len(rows) != len(batch) or any(len(r.embedding) != self.dimensions for r in rows):
             raise EmbeddingError(
@@ -141,6 +143,36 @@ class OpenAIEmbedder:
                 f"or vectors of the wrong size (expected {self.dimensions})."
             )
         return [list(r.embedding) for r in rows]
+
+
+def _policy(*, attempts: int, max_wait_s: float) -> Retrying:
+    return Retrying(
+        retry=retry_if_exception_type(TRANSIENT),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential_jitter(multiplier=0.5, max=max_wait_s),
+        before_sleep=before_sleep_log(logger, logging.WARNING),
+        reraise=True,
+    )
+
+
+def _refusal(exc: openai.OpenAIError) -> str:
+    """What a knowledge admin reads: the cause and what to check, never the service's raw text
+    (an authentication error there quotes part of the key)."""
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return (
+            f"The embedding service refused Koe's credentials (HTTP {exc.status_code}): check "
+            "the API key or the managed identity's role on the resource."
+        )
+    if isinstance(exc, openai.NotFoundError):
+        return (
+            "The embedding service does not know this model or deployment (HTTP 404): check "
+            "KOE_EMBEDDING_MODEL and AZURE_OPENAI_EMBEDDING_DEPLOYMENT."
+        )
+    if isinstance(exc, TRANSIENT):
+        return "The embedding service is busy or unreachable; try again later."
+    if isinstance(exc, openai.APIStatusError):
+        return f"The embedding service refused the text (HTTP {exc.status_code})."
+    return "The embedding service could not be used."
 
 
 def embedding_dimensions(model: str, requested: int) -> int:

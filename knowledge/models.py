@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.utils import timezone
 from pgvector.django import HalfVectorField
+
+# Longer than the slowest batch can take, retries with the remote embedding services included.
+STALLED_AFTER = timedelta(minutes=15)
 
 
 class Document(models.Model):
@@ -31,6 +36,9 @@ class Document(models.Model):
     title = models.CharField(max_length=300)
     file = models.FileField(upload_to="documents/%Y/%m/")
     original_name = models.CharField(max_length=255)
+    # The file of the version whose passages are searchable, while a newer upload waits to be
+    # indexed: removed only once the newer one is, so a failed new version loses nothing.
+    superseded_file = models.CharField(max_length=255, blank=True, editable=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     # ISO-639-1 of the text ("ja", "en"), empty when unknown.
     language = models.CharField(max_length=16, blank=True)
@@ -61,6 +69,15 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def stalled(self) -> bool:
+        """Processing without progress for so long that its worker must have died (every
+        batch of passages moves `updated_at`)."""
+        return (
+            self.status == self.Status.PROCESSING
+            and timezone.now() - self.updated_at > STALLED_AFTER
+        )
 
 
 class Chunk(models.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,10 @@ from pgvector.django import CosineDistance, HalfVectorField
 
 from accounts.roles import Role
 from accounts.selectors import user_roles
-from knowledge.embeddings import Embedder, embedder_default
+from knowledge.embeddings import Embedder, EmbeddingError, embedder_default
 from knowledge.models import Chunk, Document
+
+logger = logging.getLogger(__name__)
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant
 CANDIDATES = 40  # per ranking, before fusion
@@ -99,9 +102,7 @@ class SearchHit:
 def documents_visible(*, user: Any) -> QuerySet[Document]:
     """Documents the user may read: open to every employee, or shared with one of their groups."""
     roles = user_roles(user=user)
-    # Superusers manage the knowledge base like its admins, with or without the role.
-    superuser = user.is_authenticated and user.is_active and user.is_superuser
-    if Role.KNOWLEDGE_ADMIN in roles or superuser:
+    if Role.KNOWLEDGE_ADMIN in roles:
         return Document.objects.all()
     if Role.EMPLOYEE not in roles:
         return Document.objects.none()
@@ -109,6 +110,17 @@ def documents_visible(*, user: Any) -> QuerySet[Document]:
     restricted = Document.allowed_groups.through.objects.filter(document_id=OuterRef("pk"))
     shared = restricted.filter(group__in=groups)
     return Document.objects.filter(~Exists(restricted) | Exists(shared))
+
+
+def documents_manageable(*, user: Any) -> QuerySet[Document]:
+    """Documents the user may manage in the admin: all for knowledge admins and superusers
+    (who administer Koe with or without the role), none for anyone else. Reading passages as
+    an employee goes through documents_visible, where a superuser has no special rights."""
+    if not (user.is_authenticated and user.is_active):
+        return Document.objects.none()
+    if user.is_superuser or Role.KNOWLEDGE_ADMIN in user_roles(user=user):
+        return Document.objects.all()
+    return Document.objects.none()
 
 
 def chunk_search(
@@ -120,9 +132,14 @@ def chunk_search(
         return []
     embedder = embedder or embedder_default()
     limit = max(CANDIDATES, k)
-    by_vector = chunk_ids_by_vector(
-        user=user, vector=embedder.query(query), embedder=embedder, limit=limit
-    )
+    try:
+        vector = embedder.query(query)
+    except EmbeddingError:
+        # A remote embedding service that is down must not take search with it.
+        logger.warning("query embedding failed; searching by words only", exc_info=True)
+        by_vector = []
+    else:
+        by_vector = chunk_ids_by_vector(user=user, vector=vector, embedder=embedder, limit=limit)
     by_text = chunk_ids_by_words(user=user, query=query, limit=limit)
     scores = rrf_fuse([by_vector, by_text])
     best = sorted(scores, key=lambda pk: scores[pk], reverse=True)[:k]

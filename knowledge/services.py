@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from knowledge.chunking import chunks_from_sections
-from knowledge.embeddings import Embedder, embedder_default
+from knowledge.embeddings import Embedder, EmbeddingError, embedder_default
 from knowledge.models import Chunk, Document
 from knowledge.parsing import (
     DocumentError,
@@ -82,7 +82,12 @@ def document_create(
         uploaded_by=uploaded_by,
     )
     document.file.save(filename, ContentFile(data), save=False)
-    document.save()
+    try:
+        document.save()
+    except Exception:
+        if document.file.name:  # no row, no file (there is no commit to wait for)
+            document.file.storage.delete(document.file.name)
+        raise
     document.allowed_groups.set(list(groups))
     if enqueue:
         document_enqueue(document=document)
@@ -105,10 +110,13 @@ def document_new_version(
     document.status = Document.Status.QUEUED
     document.progress = 0
     document.error = ""
-    previous = document.file.name
+    if document.superseded_file:
+        # The current file is an upload that was never indexed: nothing refers to it.
+        _file_delete_on_commit(document.file.storage, document.file.name)
+    else:
+        document.superseded_file = document.file.name or ""
     document.file.save(filename, ContentFile(data), save=False)
     document.save()
-    _file_delete_on_commit(document.file.storage, previous)
     document_enqueue(document=document)
     return document
 
@@ -116,9 +124,10 @@ def document_new_version(
 @transaction.atomic
 def document_delete(*, document: Document) -> None:
     """Delete a document, its passages (cascade) and, once that has committed, its file."""
-    storage, name = document.file.storage, document.file.name
+    storage, names = document.file.storage, (document.file.name, document.superseded_file)
     document.delete()
-    _file_delete_on_commit(storage, name)
+    for name in names:
+        _file_delete_on_commit(storage, name)
 
 
 def _file_delete_on_commit(storage: Storage, name: str | None) -> None:
@@ -170,7 +179,7 @@ def document_ingest(*, document_id: int, embedder: Embedder | None = None) -> Do
             batch = drafts[start : start + EMBED_BATCH]
             vectors += embedder.passages([_embedding_input(parsed.title, d) for d in batch])
             _progress(document, progress=min(95, 5 + 90 * len(vectors) // len(drafts)))
-    except DocumentError as exc:
+    except (DocumentError, EmbeddingError) as exc:
         _progress(document, status=Document.Status.FAILED, progress=0, error=str(exc))
         return document
     except Exception:
@@ -215,6 +224,8 @@ def document_ingest(*, document_id: int, embedder: Embedder | None = None) -> Do
         locked.error = ""
         locked.language = language
         locked.indexed_at = timezone.now()
+        _file_delete_on_commit(locked.file.storage, locked.superseded_file)
+        locked.superseded_file = ""
         if parsed.title and locked.title == locked.original_name.rsplit(".", 1)[0]:
             locked.title = parsed.title
         locked.save()
@@ -229,6 +240,10 @@ def _embedding_input(title: str, draft: object) -> str:
 
 
 def _progress(document: Document, **fields: object) -> None:
-    Document.objects.filter(pk=document.pk).update(**fields, updated_at=timezone.now())
+    # Only while the document is still the version this job indexes: a job overtaken by a
+    # new upload must not write its state over the new version's.
+    Document.objects.filter(pk=document.pk, version=document.version).update(
+        **fields, updated_at=timezone.now()
+    )
     for name, value in fields.items():
         setattr(document, name, value)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 
 from knowledge.models import Chunk
 
@@ -37,22 +39,51 @@ def vector_index_ensure(*, model: str, dimensions: int) -> str:
     if not _MODEL_NAME.match(model) or not 0 < dimensions <= 4000:
         raise ValueError(f"unusable embedding model for an index: {model!r} ({dimensions})")
     name = vector_index_name(model=model, dimensions=dimensions)
-    valid = _index_valid(name)
-    if valid:
+    if _index_valid(name):
         return name
-    try:
+    # One builder at a time: an index being built concurrently also reads as invalid, and a
+    # second worker must not take it for a leftover and drop it. The others do not wait (a
+    # waiting statement would hold up CREATE INDEX CONCURRENTLY itself): searches scan
+    # exactly until the builder is done.
+    with _build_lock(name) as mine:
+        if not mine:
+            logger.info("vector index %s is being built by another process", name)
+            return name
+        valid = _index_valid(name)
+        if valid:
+            return name
         if connection.in_atomic_block:
             # A savepoint: a failed build must not abort the caller's transaction.
             with transaction.atomic():
                 _build(name, model, dimensions, rebuild=valid is False, concurrently="")
         else:
             _build(name, model, dimensions, rebuild=valid is False, concurrently=" CONCURRENTLY")
-    except DatabaseError:
-        # Another worker built it at the same moment; theirs is as good as ours.
-        if not _index_valid(name):
-            raise
     logger.info("vector index %s ready for %s (%d dimensions)", name, model, dimensions)
     return name
+
+
+def build_lock_key(name: str) -> int:
+    """The advisory lock a process holds while it builds the index `name`."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def _build_lock(name: str) -> Iterator[bool]:
+    """Try to become the one builder of `name`; yields whether this process is."""
+    key = build_lock_key(name)
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:
+            # Released with the transaction.
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
+            yield bool(cursor.fetchone()[0])
+            return
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        mine = bool(cursor.fetchone()[0])
+        try:
+            yield mine
+        finally:
+            if mine:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def _build(name: str, model: str, dimensions: int, *, rebuild: bool, concurrently: str) -> None:
@@ -85,8 +116,10 @@ def vector_indexes_prune() -> list[str]:
             [Chunk._meta.db_table, PREFIX + "%"],
         )
         unused = [row[0] for row in cursor.fetchall() if row[0] not in in_use]
+        # Concurrently where it can, so that searches are not blocked while it goes.
+        concurrently = "" if connection.in_atomic_block else " CONCURRENTLY"
         for name in unused:
-            cursor.execute(f"DROP INDEX IF EXISTS {name}")
+            cursor.execute(f"DROP INDEX{concurrently} IF EXISTS {name}")
     return unused
 
 

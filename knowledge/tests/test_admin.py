@@ -49,7 +49,8 @@ def test_only_knowledge_admins_reach_the_documents(make_user, roles, staff, comm
     for url in (CHANGELIST, ADD, change_url(document), f"{PROGRESS}?id={document.public_id}"):
         response = client.get(url)
         assert response.status_code in (302, 403), url
-        assert b"twenty days" not in response.content
+        assert str(document.public_id).encode() not in response.content
+        assert b"leave.md" not in response.content
     response = client.post(ADD, {"uploads": [upload("x.md", CANTEEN)]})
     assert response.status_code in (302, 403)
     assert Document.objects.count() == 1
@@ -106,12 +107,19 @@ def test_an_upload_without_files_asks_for_them(admin_client):
     assert not Document.objects.exists()
 
 
-def test_editing_the_title_does_not_undo_the_workers_progress(admin_client):
+def test_editing_the_title_does_not_undo_the_workers_progress(admin_client, monkeypatch):
+    from knowledge.admin import DocumentAdmin
+
     document = document_create(uploaded_by=None, filename="leave.md", data=LEAVE)
-    form_page = admin_client.get(change_url(document))
-    assert form_page.status_code == 200
-    # Meanwhile the worker finishes.
-    Document.objects.filter(pk=document.pk).update(status="ready", progress=100)
+    load = DocumentAdmin.get_object
+
+    def load_then_worker_finishes(self, request, object_id, from_field=None):
+        loaded = load(self, request, object_id, from_field)
+        # The worker finishes after the admin loaded the (queued) document.
+        Document.objects.filter(pk=document.pk).update(status="ready", progress=100)
+        return loaded
+
+    monkeypatch.setattr(DocumentAdmin, "get_object", load_then_worker_finishes)
     response = admin_client.post(change_url(document), {"title": "Leave policy"})
     assert response.status_code == 302
     document.refresh_from_db()
@@ -175,7 +183,10 @@ def test_retry_requeues_only_failed_documents_and_they_recover(
     monkeypatch.setattr(services, "embedder_default", lambda: real)
     with django_capture_on_commit_callbacks(execute=True):
         response = action(admin_client, "retry_failed", good, failed)
-    assert "1 queued again. 1 that had not failed were left alone." in response.content.decode()
+    assert (
+        "1 queued again. 1 that had neither failed nor stalled were left alone."
+        in response.content.decode()
+    )
     failed.refresh_from_db()
     assert failed.status == Document.Status.READY and failed.chunks.exists()
 
@@ -225,8 +236,11 @@ def test_progress_reports_the_documents_asked_for(admin_client):
     }
 
 
-def test_a_superuser_without_the_role_manages_every_document(committed):
+def test_a_superuser_manages_every_document_but_reads_only_their_own_as_an_employee(committed):
     from django.contrib.auth import get_user_model
+
+    from accounts.services import user_roles_set
+    from knowledge.selectors import chunk_search
 
     finance = Group.objects.create(name="finance")
     committed(document_create, uploaded_by=None, filename="leave.md", data=LEAVE, groups=[finance])
@@ -234,3 +248,48 @@ def test_a_superuser_without_the_role_manages_every_document(committed):
     client = Client()
     client.force_login(root)
     assert "Leave" in client.get(CHANGELIST).content.decode()
+    user_roles_set(user=root, roles=[Role.EMPLOYEE])
+    assert chunk_search(user=root, query="paid leave", k=5) == []
+    assert (
+        "twenty days"
+        not in client.get(reverse("knowledge:search"), {"q": "leave"}).content.decode()
+    )
+
+
+def test_a_stalled_document_says_so_and_retry_takes_it(
+    admin_client, committed, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    document = committed(document_create, uploaded_by=None, filename="leave.md", data=LEAVE)
+    # Its worker died an hour ago in the middle of it.
+    Document.objects.filter(pk=document.pk).update(
+        status="processing", progress=40, updated_at=timezone.now() - timedelta(hours=1)
+    )
+    page = admin_client.get(CHANGELIST).content.decode()
+    assert 'data-status="stalled"' in page and "its worker stopped" in page
+    assert (
+        admin_client.get(PROGRESS, {"id": str(document.public_id)}).json()[str(document.public_id)][
+            "status"
+        ]
+        == "stalled"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = action(admin_client, "retry_failed", document)
+    assert "1 queued again." in response.content.decode()
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY
+
+
+def test_uploads_and_actions_leave_admin_log_entries(
+    admin_client, committed, django_capture_on_commit_callbacks
+):
+    from django.contrib.admin.models import LogEntry
+
+    admin_client.post(ADD, {"uploads": [upload("leave.md", LEAVE)]})
+    document = Document.objects.get()
+    action(admin_client, "reindex", document)
+    messages = list(LogEntry.objects.order_by("pk").values_list("object_repr", "change_message"))
+    assert [m for _, m in messages] == ["Uploaded.", "Queued for indexing again."]

@@ -76,22 +76,30 @@ def test_shortened_vectors_ask_for_their_dimensions(fake):
 
 def test_transient_failures_are_retried_then_succeed(fake):
     fake.failures[:] = [429, 500, 503]
-    vector = openai_embedder(fake, max_wait_s=0.01).query("paid leave")
+    [vector] = openai_embedder(fake, max_wait_s=0.01).passages(["paid leave"])
     assert len(vector) == 1536 and len(fake.requests) == 4
 
 
 def test_a_refusal_fails_at_once_with_a_clear_error(fake):
     fake.key = "another-key"
-    with pytest.raises(EmbeddingError, match="Incorrect API key"):
+    with pytest.raises(EmbeddingError, match="refused Koe's credentials") as refused:
         openai_embedder(fake, max_wait_s=0.01).query("paid leave")
     assert len(fake.requests) == 1
+    assert "test-key" not in str(refused.value)  # the service's own text quotes the key
 
 
 def test_retries_give_up_after_the_last_attempt(fake):
     fake.failures[:] = [503] * 10
-    with pytest.raises(EmbeddingError, match="fake failure 503"):
-        openai_embedder(fake, attempts=3, max_wait_s=0.01).query("paid leave")
+    with pytest.raises(EmbeddingError, match="busy or unreachable"):
+        openai_embedder(fake, attempts=3, max_wait_s=0.01).passages(["paid leave"])
     assert len(fake.requests) == 3
+
+
+def test_a_question_gets_two_quick_tries_only(fake):
+    fake.failures[:] = [503] * 10
+    with pytest.raises(EmbeddingError):
+        openai_embedder(fake, attempts=6, max_wait_s=0.01).query("paid leave")
+    assert len(fake.requests) == 2
 
 
 def test_settings_build_an_azure_embedder_for_the_deployment(fake, settings):

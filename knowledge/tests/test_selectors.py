@@ -100,3 +100,21 @@ async def test_the_voice_tool_searches_with_the_users_rights(library, settings):
     assert all(c.title != "Salaries" for c in outcome.citations)
     assert "confidential" not in outcome.output
     await sync_to_async(connections.close_all)()
+
+
+def test_search_falls_back_to_words_when_the_embedding_service_is_down(library):
+    from knowledge.embeddings import EmbeddingError, embedder_default
+
+    local = embedder_default()
+
+    class Down:
+        model, dimensions = local.model, local.dimensions
+
+        def query(self, text):
+            raise EmbeddingError("The embedding service is busy or unreachable.")
+
+        def passages(self, texts):
+            raise AssertionError("searching embeds no passages")
+
+    hits = chunk_search(user=employee("emi"), query="canteen floor", k=3, embedder=Down())
+    assert hits and hits[0].title == "Canteen"

@@ -95,8 +95,75 @@ def test_a_new_version_replaces_the_chunks_and_a_failed_one_keeps_the_old(commit
     )
     document.refresh_from_db()
     assert document.status == Document.Status.FAILED and "No text" in document.error
-    # Nothing half indexed: version 2's passages still answer.
+    # Nothing half indexed: version 2's passages still answer, and version 2's file is kept.
     assert [c.text for c in document.chunks.all()] == ["Leave is twenty-five days."]
+    assert document.superseded_file and document.file.storage.exists(document.superseded_file)
+
+
+def test_files_of_versions_are_removed_only_once_a_newer_one_is_indexed(committed):
+    document = committed(document_create, uploaded_by=None, filename="a.md", data=HANDBOOK)
+    storage, first = document.file.storage, document.file.name
+    pending = committed(
+        document_new_version,
+        document=document,
+        uploaded_by=None,
+        filename="b.pdf",
+        data=pdf_bytes([""]),
+    )  # fails: no text
+    assert pending.status == Document.Status.FAILED and storage.exists(first)
+    third = committed(
+        document_new_version,
+        document=pending,
+        uploaded_by=None,
+        filename="c.md",
+        data=HANDBOOK + b"\nAnd a new rule.",
+    )
+    assert third.status == Document.Status.READY and third.version == 3
+    # The indexed file (1) went once 3 was indexed; the never-indexed one (2) right away.
+    assert not storage.exists(first) and not storage.exists(pending.file.name)
+    assert storage.exists(third.file.name) and third.superseded_file == ""
+
+
+def test_a_job_overtaken_by_a_new_version_does_not_write_over_its_state(committed):
+    document = committed(document_create, uploaded_by=None, filename="a.md", data=HANDBOOK)
+    local = embedder_default()
+
+    class UploadMidway:
+        """While version 1 is being embedded, an admin uploads version 2."""
+
+        model, dimensions = local.model, local.dimensions
+
+        def passages(self, texts):
+            document_new_version(
+                document=document, uploaded_by=None, filename="b.md", data=HANDBOOK + b"\nv2"
+            )
+            raise ConnectionError("and this job then fails")
+
+        def query(self, text):
+            raise AssertionError("indexing asks no questions")
+
+    document_ingest(document_id=document.pk, embedder=UploadMidway())
+    document.refresh_from_db()
+    # Version 2's state, not the overtaken job's "failed".
+    assert (document.version, document.status, document.error) == (2, "queued", "")
+
+
+def test_an_embedding_service_refusal_fails_the_document_with_a_safe_message(committed):
+    import openai
+
+    from knowledge.embeddings import OpenAIEmbedder
+    from knowledge.tests.fake_embeddings import FakeEmbeddingsServer
+
+    document = document_create(uploaded_by=None, filename="a.md", data=HANDBOOK, enqueue=False)
+    with FakeEmbeddingsServer() as fake:
+        client = openai.OpenAI(api_key="sk-wrong-1234", base_url=f"{fake.url}/v1", max_retries=0)
+        embedder = OpenAIEmbedder(
+            client=client, model="text-embedding-3-small", dimensions=1536, send_dimensions=False
+        )
+        document = document_ingest(document_id=document.pk, embedder=embedder)
+    assert document.status == Document.Status.FAILED
+    assert "refused Koe's credentials (HTTP 401)" in document.error
+    assert "sk-" not in document.error and not document.chunks.exists()
 
 
 class DyingEmbedder:

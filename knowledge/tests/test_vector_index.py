@@ -7,7 +7,12 @@ from django.test.utils import CaptureQueriesContext
 from knowledge.embeddings import embedder_default
 from knowledge.selectors import chunk_search
 from knowledge.services import document_create
-from knowledge.vector_index import _index_valid, vector_index_ensure, vector_index_name
+from knowledge.vector_index import (
+    _index_valid,
+    build_lock_key,
+    vector_index_ensure,
+    vector_index_name,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -54,3 +59,21 @@ def test_ensure_is_idempotent_and_rebuilds_an_invalid_index():
 def test_names_and_sizes_that_cannot_be_indexed_are_refused(model, dimensions):
     with pytest.raises(ValueError, match="unusable"):
         vector_index_ensure(model=model, dimensions=dimensions)
+
+
+def test_an_index_someone_else_is_building_is_left_to_them():
+    from django.db import connections
+
+    name = vector_index_name(model="text-embedding-3-small", dimensions=768)
+    other = connections.create_connection("default")
+    try:
+        other.ensure_connection()
+        other.set_autocommit(True)
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [build_lock_key(name)])
+        assert vector_index_ensure(model="text-embedding-3-small", dimensions=768) == name
+        assert _index_valid(name) is None  # not built here: the other process is on it
+    finally:
+        other.close()
+    vector_index_ensure(model="text-embedding-3-small", dimensions=768)
+    assert _index_valid(name) is True

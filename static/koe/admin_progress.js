@@ -24,10 +24,10 @@
       pct.className = "koe-pct";
       pct.textContent = `${state.progress}%`;
       cell.append(`${state.label} `, bar, " ", pct);
-    } else if (state.status === "failed") {
+    } else if (state.status === "failed" || state.status === "stalled") {
       const label = document.createElement("strong");
       label.className = "koe-failed";
-      label.textContent = "failed";
+      label.textContent = state.label;
       const error = document.createElement("span");
       error.className = "koe-error";
       error.textContent = state.error;
