@@ -8,7 +8,9 @@ from django import forms
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import UploadedFile
+from django.db.models import QuerySet
 
+from accounts.roles import Role
 from knowledge.models import Document
 from knowledge.parsing import FORMATS, DocumentError, document_format, document_size_check
 from knowledge.services import DuplicateDocument, document_upload_check, max_upload_bytes
@@ -50,13 +52,23 @@ class DocumentUploadForm(forms.Form):
         widget=_ManyFilesInput(attrs={"accept": ACCEPT}),
     )
     allowed_groups = forms.ModelMultipleChoiceField(
-        Group.objects.order_by("name"),
+        Group.objects.none(),  # set per form: see access_groups()
         required=False,
         label="Readable by",
         help_text="Only members of these groups may read the documents. Leave empty for every "
         "employee.",
         widget=FilteredSelectMultiple("groups", is_stacked=False),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["allowed_groups"].queryset = access_groups()  # type: ignore[attr-defined]
+
+
+def access_groups() -> QuerySet[Group]:
+    """Groups a document can be shared with: the organisation's groups, not Koe's roles (the
+    employee role would mean everyone, the others grant no reading)."""
+    return Group.objects.exclude(name__in=[role.value for role in Role]).order_by("name")
 
 
 class DocumentChangeForm(forms.ModelForm):
@@ -71,6 +83,11 @@ class DocumentChangeForm(forms.ModelForm):
     class Meta:
         model = Document
         fields = ("title", "allowed_groups")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "allowed_groups" in self.fields:
+            self.fields["allowed_groups"].queryset = access_groups()  # type: ignore[attr-defined]
 
     def clean_new_version(self) -> tuple[str, bytes] | None:
         upload = self.cleaned_data.get("new_version")

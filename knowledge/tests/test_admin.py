@@ -293,3 +293,20 @@ def test_uploads_and_actions_leave_admin_log_entries(
     action(admin_client, "reindex", document)
     messages = list(LogEntry.objects.order_by("pk").values_list("object_repr", "change_message"))
     assert [m for _, m in messages] == ["Uploaded.", "Queued for indexing again."]
+
+
+def test_only_organisation_groups_are_offered_as_readers(admin_client, committed):
+    finance = Group.objects.create(name="finance")
+    document = committed(document_create, uploaded_by=None, filename="leave.md", data=LEAVE)
+    for url in (ADD, change_url(document)):
+        page = admin_client.get(url).content.decode()
+        assert f'<option value="{finance.pk}">finance</option>' in page, url
+        for role in Role:
+            role_group = Group.objects.get(name=role.value)
+            assert f'<option value="{role_group.pk}">' not in page, (url, role)
+    # And a role group cannot be sent either.
+    employee_group = Group.objects.get(name=Role.EMPLOYEE.value)
+    response = admin_client.post(
+        change_url(document), {"title": "Leave", "allowed_groups": [employee_group.pk]}
+    )
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
