@@ -20,7 +20,6 @@ measures PostgreSQL. Ratios are against the first row of the same run.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -29,16 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-if os.environ.get("DATABASE_URL"):
-    # It deletes every document of its database: only its own embedded one will do.
-    sys.exit("unset DATABASE_URL: this benchmark works only in its own embedded database")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-os.environ["KOE_DB_NAME"] = "koe_bench_retrieval"
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+from bench.own_database import django_in_own_database
 
-import django
-
-django.setup()
+django_in_own_database("koe_bench_retrieval")
 
 import numpy as np
 from django.contrib.auth import get_user_model
