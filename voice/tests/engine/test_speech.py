@@ -1,0 +1,72 @@
+"""The engine's local models: speech made by hibari is heard back by Whisper and the VAD."""
+
+import numpy as np
+
+from voice.engine.audio import (
+    BYTES_PER_MS,
+    duration_ms,
+    float_to_pcm16,
+    pcm16_to_float,
+    resample_24k_to_16k,
+)
+from voice.engine.vad import SpeechDetector, VadSettings
+
+QUESTION = "How many days of paid leave do I get?"
+
+
+def silence(ms: int) -> bytes:
+    return b"\0\0" * (24 * ms)
+
+
+def feed_in_frames(detector: SpeechDetector, audio: bytes, frame_ms: int = 100):
+    events = []
+    step = frame_ms * BYTES_PER_MS
+    for start in range(0, len(audio), step):
+        events += detector.feed(audio[start : start + step])
+    return events
+
+
+def test_pcm_conversions_round_trip_and_resample_to_16k():
+    samples = np.sin(np.linspace(0, 200 * np.pi, 24_000)).astype(np.float32) * 0.5
+    back = pcm16_to_float(float_to_pcm16(samples))
+    assert np.max(np.abs(back - samples)) < 1e-4
+    assert resample_24k_to_16k(samples).size == 16_000
+    assert pcm16_to_float(b"\x01\x00\x02").size == 1  # half a sample is dropped, not an error
+    assert duration_ms(silence(250)) == 250
+
+
+def test_the_speech_of_the_tts_transcribes_back(say, transcriber):
+    audio = say(QUESTION)
+    assert 1_000 < duration_ms(audio) < 5_000
+    text = transcriber.transcribe(audio).lower()
+    assert "paid leave" in text and "days" in text
+
+
+def test_silence_transcribes_to_nothing_much(transcriber):
+    assert transcriber.transcribe(silence(50)) == ""
+
+
+def test_the_vad_finds_one_turn_with_padding_and_the_silence_after_it(say):
+    speech = say(QUESTION)
+    audio = silence(1_000) + speech + silence(1_500)
+    events = feed_in_frames(SpeechDetector(VadSettings(silence_duration_ms=500)), audio)
+    assert [e.kind for e in events] == ["started", "stopped"]
+    started, stopped = events
+    speech_end = 1_000 + duration_ms(speech)
+    assert 1_000 - 300 - 100 <= started.at_ms <= 1_000 + 400  # the padding reaches back
+    assert speech_end - 300 <= stopped.at_ms <= speech_end + 500 + 200  # after the silence
+
+
+def test_the_vad_hears_nothing_in_silence_and_respects_its_threshold(say):
+    assert feed_in_frames(SpeechDetector(), silence(3_000)) == []
+    deaf = SpeechDetector(VadSettings(threshold=1.01))
+    assert feed_in_frames(deaf, say(QUESTION)) == []
+
+
+def test_two_turns_never_overlap(say):
+    audio = silence(500) + say(QUESTION) + silence(1_200) + say("Thank you.") + silence(1_200)
+    events = feed_in_frames(SpeechDetector(), audio, frame_ms=40)
+    kinds = [e.kind for e in events]
+    assert kinds == ["started", "stopped"] * (len(kinds) // 2) and len(kinds) >= 4
+    times = [e.at_ms for e in events]
+    assert times == sorted(times)
