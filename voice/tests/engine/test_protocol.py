@@ -1,0 +1,217 @@
+"""The engine driven by a client nobody here wrote: the official openai SDK's realtime client.
+
+Assertions are on the raw JSON the engine sends (the SDK does not validate event types).
+"""
+
+import base64
+import json
+
+import pytest
+from openai import AsyncOpenAI
+
+from voice.tests.engine.test_speech import QUESTION, silence
+
+SEARCH_TOOL = {
+    "type": "function",
+    "name": "search_knowledge",
+    "description": "Search the company documents.",
+    "parameters": {
+        "type": "object",
+        "properties": {"query": {"type": "string"}},
+        "required": ["query"],
+    },
+}
+PASSAGES = json.dumps(
+    {
+        "passages": [
+            {
+                "source": "Leave and Holidays",
+                "where": "Annual paid leave",
+                "text": "Full-time employees receive twenty days of annual paid leave each year.",
+            }
+        ]
+    }
+)
+
+
+def connect(base_url: str, key: str = "engine-key"):
+    client = AsyncOpenAI(api_key=key, websocket_base_url=f"{base_url}/v1")
+    return client.realtime.connect(model="koe-local")
+
+
+async def receive(conn):
+    return json.loads(await conn.recv_bytes())
+
+
+async def until(conn, wanted: str, *, seen: list | None = None):
+    """Raw events up to and including the first of type `wanted`."""
+    events = [] if seen is None else seen
+    while True:
+        event = await receive(conn)
+        events.append(event)
+        if event["type"] == wanted:
+            return events
+
+
+def types(events):
+    return [e["type"] for e in events]
+
+
+async def test_session_created_then_update_answers_the_full_session(engine):
+    async with connect(engine) as conn:
+        created = await receive(conn)
+        assert created["type"] == "session.created"
+        assert created["session"]["type"] == "realtime"
+        assert created["session"]["audio"]["output"]["format"] == {
+            "type": "audio/pcm",
+            "rate": 24000,
+        }
+        await conn.send(
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "realtime",
+                    "instructions": "Be brief.",
+                    "tools": [SEARCH_TOOL],
+                },
+            }
+        )
+        updated = await receive(conn)
+        assert updated["type"] == "session.updated"
+        assert updated["session"]["instructions"] == "Be brief."
+        assert updated["session"]["tools"] == [SEARCH_TOOL]
+        # Unchanged parts are all there: the full effective session.
+        assert updated["session"]["audio"]["input"]["turn_detection"]["type"] == "server_vad"
+
+
+async def test_a_typed_question_goes_through_the_tool_and_is_answered_in_speech(
+    engine, transcriber
+):
+    async with connect(engine) as conn:
+        await receive(conn)
+        await conn.send(
+            {"type": "session.update", "session": {"type": "realtime", "tools": [SEARCH_TOOL]}}
+        )
+        await until(conn, "session.updated")
+        await conn.send(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": QUESTION}],
+                },
+            }
+        )
+        await conn.send({"type": "response.create"})
+        first = await until(conn, "response.done")
+        call = next(e for e in first if e["type"] == "response.function_call_arguments.done")
+        assert call["name"] == "search_knowledge"
+        assert json.loads(call["arguments"]) == {"query": QUESTION}
+        assert first[-1]["response"]["status"] == "completed"
+        assert types(first).index("response.created") < types(first).index(
+            "response.function_call_arguments.done"
+        )
+
+        await conn.send(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "function_call_output",
+                    "call_id": call["call_id"],
+                    "output": PASSAGES,
+                },
+            }
+        )
+        await conn.send({"type": "response.create"})
+        second = await until(conn, "response.done")
+        order = types(second)
+        for earlier, later in [
+            ("response.created", "response.output_item.added"),
+            ("response.output_item.added", "response.content_part.added"),
+            ("response.content_part.added", "response.output_audio.delta"),
+            ("response.output_audio.delta", "response.output_audio.done"),
+            ("response.output_audio_transcript.done", "response.content_part.done"),
+            ("response.content_part.done", "response.output_item.done"),
+        ]:
+            assert order.index(earlier) < order.index(later), (earlier, later)
+        transcript = next(
+            e for e in second if e["type"] == "response.output_audio_transcript.done"
+        )["transcript"]
+        assert transcript.startswith("According to Leave and Holidays:")
+        assert "twenty days" in transcript
+        audio = b"".join(
+            base64.b64decode(e["delta"])
+            for e in second
+            if e["type"] == "response.output_audio.delta"
+        )
+        heard = transcriber.transcribe(audio).lower()
+        assert "twenty days" in heard or "20 days" in heard
+        usage = second[-1]["response"]["usage"]
+        assert usage["output_token_details"]["audio_tokens"] > 0
+        assert (await receive(conn))["type"] == "rate_limits.updated"
+
+
+async def test_a_spoken_question_is_detected_transcribed_and_sent_to_the_tool(engine, say):
+    async with connect(engine) as conn:
+        await receive(conn)
+        await conn.send(
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "realtime",
+                    "tools": [SEARCH_TOOL],
+                    "audio": {"input": {"transcription": {"model": "whisper-1"}}},
+                },
+            }
+        )
+        await until(conn, "session.updated")
+        audio = silence(600) + say(QUESTION) + silence(1_200)
+        for start in range(0, len(audio), 4_800):
+            chunk = base64.b64encode(audio[start : start + 4_800]).decode()
+            await conn.send({"type": "input_audio_buffer.append", "audio": chunk})
+        events = await until(conn, "response.done")
+        order = types(events)
+        assert order[:3] == [
+            "input_audio_buffer.speech_started",
+            "input_audio_buffer.speech_stopped",
+            "input_audio_buffer.committed",
+        ]
+        item_id = events[0]["item_id"]
+        assert events[1]["item_id"] == item_id == events[2]["item_id"]
+        completed = next(
+            e
+            for e in events
+            if e["type"] == "conversation.item.input_audio_transcription.completed"
+        )
+        assert completed["item_id"] == item_id and "paid leave" in completed["transcript"].lower()
+        call = next(e for e in events if e["type"] == "response.function_call_arguments.done")
+        assert "paid leave" in json.loads(call["arguments"])["query"].lower()
+
+
+async def test_invalid_events_get_errors_shaped_like_the_services(engine):
+    async with connect(engine) as conn:
+        await receive(conn)
+        await conn.send({"type": "no.such.event", "event_id": "evt_1"})
+        error = await receive(conn)
+        assert error["type"] == "error"
+        assert error["error"]["type"] == "invalid_request_error"
+        assert error["error"]["param"] == "type" and error["error"]["event_id"] == "evt_1"
+        await conn.send({"type": "input_audio_buffer.append", "audio": "%%%not base64"})
+        assert (await receive(conn))["error"]["param"] == "audio"
+        await conn.send({"type": "input_audio_buffer.commit"})
+        assert (await receive(conn))["error"]["code"] == "input_audio_buffer_commit_empty"
+        await conn.send({"type": "response.cancel"})
+        assert (await receive(conn))["error"]["code"] == "response_cancel_not_active"
+        await conn.send({"type": "session.update", "session": {"instructions": "x"}})
+        assert (await receive(conn))["error"]["param"] == "session.type"
+
+
+async def test_a_wrong_key_is_refused(engine):
+    from websockets.exceptions import InvalidStatus
+
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(engine, key="wrong") as conn:
+            await receive(conn)
+    assert refused.value.response.status_code == 401
+    assert b"Incorrect API key" in refused.value.response.body
