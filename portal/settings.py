@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 
 import environ
@@ -299,7 +300,16 @@ OPENAI_REALTIME_MODEL = env.str("OPENAI_REALTIME_MODEL", default="gpt-realtime")
 KOE_LOCAL_REALTIME_URL = env.str(
     "KOE_LOCAL_REALTIME_URL", default="ws://127.0.0.1:8000/v1/realtime"
 )
-KOE_LOCAL_REALTIME_KEY = env.str("KOE_LOCAL_REALTIME_KEY", default="")
+# The key between the gateway and a local engine. Unset: derived from SECRET_KEY, so Koe's own
+# engine (served at /v1/realtime by the same app) and every worker agree without configuration.
+KOE_LOCAL_REALTIME_KEY = env.str("KOE_LOCAL_REALTIME_KEY", default="") or (
+    "koe-engine-" + hmac.new(SECRET_KEY.encode(), b"koe-local-realtime", "sha256").hexdigest()
+)
+# Koe's offline engine, served by the portal itself at /v1/realtime, /openai/v1/realtime and
+# /openai/realtime (models load on its first session).
+KOE_ENGINE_ENABLED = env.bool("KOE_ENGINE_ENABLED", default=True)
+KOE_ENGINE_MAX_SESSION_SECONDS = env.float("KOE_ENGINE_MAX_SESSION_SECONDS", default=1800)
+KOE_ENGINE_WORKERS = env.int("KOE_ENGINE_WORKERS", default=2)
 # azure (GA) | azure_preview | openai | local; by default the first one that is configured.
 KOE_REALTIME_PROVIDER = env.str(
     "KOE_REALTIME_PROVIDER",
