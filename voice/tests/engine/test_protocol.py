@@ -215,3 +215,194 @@ async def test_a_wrong_key_is_refused(engine):
             await receive(conn)
     assert refused.value.response.status_code == 401
     assert b"Incorrect API key" in refused.value.response.body
+
+
+async def send_audio(conn, audio: bytes, frame_ms: int = 100):
+    step = frame_ms * 48
+    for start in range(0, len(audio), step):
+        chunk = base64.b64encode(audio[start : start + step]).decode()
+        await conn.send({"type": "input_audio_buffer.append", "audio": chunk})
+
+
+async def ask_in_text(conn, text: str):
+    await conn.send(
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": text}],
+            },
+        }
+    )
+    await conn.send({"type": "response.create"})
+
+
+async def test_push_to_talk_commits_by_hand_and_answers_the_transcript(engine, say):
+    async with connect(engine) as conn:
+        await receive(conn)
+        await conn.send(
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
+            }
+        )
+        updated = await until(conn, "session.updated")
+        assert updated[-1]["session"]["audio"]["input"]["turn_detection"] is None
+        await send_audio(conn, say(QUESTION) + silence(300))
+        await conn.send({"type": "input_audio_buffer.commit"})
+        committed = await until(conn, "input_audio_buffer.committed")
+        assert "input_audio_buffer.speech_started" not in types(committed)  # no VAD
+        await conn.send({"type": "response.create"})
+        events = await until(conn, "response.done")
+        transcript = next(
+            e for e in events if e["type"] == "response.output_audio_transcript.done"
+        )["transcript"]
+        assert (
+            transcript.startswith("I heard your question:") and "paid leave" in transcript.lower()
+        )
+
+
+@pytest.fixture
+async def slow_engine(engine_models):
+    """The engine with a speaker that takes a second per sentence, so that an answer is
+    certainly still being spoken when the test interrupts it."""
+    import dataclasses
+    import time
+
+    from voice.engine.server import engine_serve
+
+    class SlowSpeaker:
+        def sentences(self, text):
+            return engine_models.tts.sentences(text)
+
+        def speak(self, sentence):
+            time.sleep(1.0)
+            return engine_models.tts.speak(sentence)
+
+    models = dataclasses.replace(engine_models, tts=SlowSpeaker())
+    server = await engine_serve(host="127.0.0.1", port=0, key="engine-key", models=models)
+    port = next(iter(server.sockets)).getsockname()[1]
+    yield f"ws://127.0.0.1:{port}"
+    server.close()
+    await server.wait_closed()
+
+
+async def test_cancel_ends_the_answer_and_a_second_response_is_refused_meanwhile(slow_engine):
+    async with connect(slow_engine) as conn:
+        await receive(conn)
+        await ask_in_text(conn, "Please tell me everything about the holidays.")
+        await until(conn, "response.created")
+        await conn.send({"type": "response.create", "event_id": "evt_twice"})
+        await conn.send({"type": "response.cancel"})
+        events = await until(conn, "response.done")
+        refusal = next(e for e in events if e["type"] == "error")
+        assert refusal["error"]["code"] == "conversation_already_has_active_response"
+        assert refusal["error"]["event_id"] == "evt_twice"
+        done = events[-1]["response"]
+        assert done["status"] == "cancelled"
+        assert done["status_details"] == {"type": "cancelled", "reason": "client_cancelled"}
+
+
+async def test_speech_during_an_answer_interrupts_it(slow_engine, say):
+    async with connect(slow_engine) as conn:
+        await receive(conn)
+        await ask_in_text(conn, "Tell me a long story about the company.")
+        await until(conn, "response.output_audio.delta")  # the first sentence is out
+        await send_audio(conn, silence(200) + say(QUESTION))
+        events = await until(conn, "response.done")
+        assert "input_audio_buffer.speech_started" in types(events)
+        assert events[-1]["response"]["status"] == "cancelled"
+        assert events[-1]["response"]["status_details"]["reason"] == "turn_detected"
+
+
+async def test_truncate_retrieve_and_delete_items(engine):
+    async with connect(engine) as conn:
+        await receive(conn)
+        await ask_in_text(conn, "Hello there.")
+        events = await until(conn, "response.done")
+        item_id = next(e for e in events if e["type"] == "response.output_item.done")["item"]["id"]
+        await conn.send(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": 500,
+            }
+        )
+        truncated = await until(conn, "conversation.item.truncated")
+        assert truncated[-1]["audio_end_ms"] == 500
+        await conn.send(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": 60_000,
+            }
+        )
+        assert (await until(conn, "error"))[-1]["error"]["param"] == "audio_end_ms"
+        await conn.send({"type": "conversation.item.retrieve", "item_id": item_id})
+        retrieved = (await until(conn, "conversation.item.retrieved"))[-1]["item"]
+        assert retrieved["content"][0]["transcript"] is None  # not heard, not said
+        await conn.send({"type": "conversation.item.delete", "item_id": item_id})
+        assert (await until(conn, "conversation.item.deleted"))[-1]["item_id"] == item_id
+        await conn.send({"type": "conversation.item.retrieve", "item_id": item_id})
+        assert (await until(conn, "error"))[-1]["error"]["param"] == "item_id"
+
+
+async def test_text_only_answers(engine):
+    async with connect(engine) as conn:
+        await receive(conn)
+        await conn.send(
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "output_modalities": ["text"]},
+            }
+        )
+        await until(conn, "session.updated")
+        await ask_in_text(conn, "Hello there.")
+        events = await until(conn, "response.done")
+        assert "response.output_audio.delta" not in types(events)
+        text = next(e for e in events if e["type"] == "response.output_text.done")["text"]
+        assert text.startswith("I heard your question: Hello there.")
+
+
+async def test_a_transcription_session_only_transcribes(engine, say):
+    import asyncio
+
+    client = AsyncOpenAI(api_key="engine-key", websocket_base_url=f"{engine}/v1")
+    async with client.realtime.connect(
+        model="koe-local", extra_query={"intent": "transcription"}
+    ) as conn:
+        created = await receive(conn)
+        assert created["session"]["type"] == "transcription"
+        await send_audio(conn, silence(500) + say(QUESTION) + silence(1_200))
+        events = await until(conn, "conversation.item.input_audio_transcription.completed")
+        assert "paid leave" in events[-1]["transcript"].lower()
+        await conn.send({"type": "response.create"})
+        assert "transcription session" in (await until(conn, "error"))[-1]["error"]["message"]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(receive(conn), 1.0)  # and nothing else: no answer
+
+
+async def test_the_session_expires_with_session_expired_then_1001(engine_models):
+    from websockets.asyncio.client import connect as ws_connect
+
+    from voice.engine.server import engine_serve
+
+    server = await engine_serve(
+        host="127.0.0.1", port=0, key="k", models=engine_models, max_session_seconds=0.5
+    )
+    port = next(iter(server.sockets)).getsockname()[1]
+    try:
+        async with ws_connect(
+            f"ws://127.0.0.1:{port}/openai/v1/realtime?model=x", additional_headers={"api-key": "k"}
+        ) as ws:
+            assert json.loads(await ws.recv())["type"] == "session.created"
+            error = json.loads(await ws.recv())
+            assert error["type"] == "error" and error["error"]["code"] == "session_expired"
+            await ws.wait_closed()
+            assert ws.close_code == 1001
+    finally:
+        server.close()
+        await server.wait_closed()
