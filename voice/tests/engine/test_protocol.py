@@ -406,3 +406,23 @@ async def test_the_session_expires_with_session_expired_then_1001(engine_models)
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_clear_drops_the_buffered_audio(engine, say):
+    async with connect(engine) as conn:
+        await receive(conn)
+        await conn.send(
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
+            }
+        )
+        await until(conn, "session.updated")
+        await send_audio(conn, say(QUESTION))
+        await conn.send({"type": "input_audio_buffer.clear"})
+        assert (await until(conn, "input_audio_buffer.cleared"))[-1]["type"] == (
+            "input_audio_buffer.cleared"
+        )
+        await conn.send({"type": "input_audio_buffer.commit"})
+        error = (await until(conn, "error"))[-1]["error"]
+        assert error["code"] == "input_audio_buffer_commit_empty" and "0.00ms" in error["message"]
