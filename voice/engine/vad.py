@@ -9,11 +9,13 @@ protocol's `audio_start_ms` / `audio_end_ms` are.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from voice.engine.audio import WHISPER_RATE, pcm16_to_float, resample_24k_to_16k
+from voice.engine.checksums import model_file_verified
 
 WINDOW = 512  # samples at 16 kHz the model scores at once: 32 ms
 WINDOW_MS = WINDOW * 1000 // WHISPER_RATE
@@ -42,8 +44,9 @@ class SpeechDetector:
     """Feed PCM16 24 kHz as it arrives; get speech started/stopped events back."""
 
     def __init__(self, settings: VadSettings | None = None) -> None:
-        from faster_whisper.vad import get_vad_model
+        from faster_whisper.vad import get_assets_path, get_vad_model
 
+        model_file_verified("silero_vad_v6", str(Path(get_assets_path()) / "silero_vad_v6.onnx"))
         self.settings = settings or VadSettings()
         self._model = get_vad_model()
         self._pending = np.empty(0, dtype=np.float32)

@@ -70,3 +70,14 @@ def test_two_turns_never_overlap(say):
     assert kinds == ["started", "stopped"] * (len(kinds) // 2) and len(kinds) >= 4
     times = [e.at_ms for e in events]
     assert times == sorted(times)
+
+
+def test_a_model_file_that_is_not_the_tested_one_is_refused(tmp_path):
+    import pytest
+
+    from voice.engine.checksums import ModelChecksumError, model_file_verified
+
+    changed = tmp_path / "model.bin"
+    changed.write_bytes(b"not the model")
+    with pytest.raises(ModelChecksumError, match="uv sync --frozen"):
+        model_file_verified("whisper-tiny.en/model.bin", str(changed))
