@@ -76,6 +76,7 @@ class Response:
     id: str
     task: asyncio.Task[None] | None = None
     output: list[dict[str, Any]] = field(default_factory=list)
+    speaking: Item | None = None  # the assistant item being spoken, until it is done
     input_tokens: dict[str, int] = field(default_factory=dict)
     output_text_tokens: int = 0
     output_audio_ms: int = 0
@@ -561,6 +562,7 @@ class EngineSession:
             "content": [],
         }
         item = Item(data=data)
+        response.speaking = item
         position = {"response_id": response.id, "output_index": len(response.output)}
         await self._send({"type": "response.output_item.added", **position, "item": data})
         await self._add_item(item)
@@ -586,6 +588,7 @@ class EngineSession:
             else:
                 await self._send({"type": "response.output_text.delta", **part, "delta": piece})
             said += piece
+            item.text = said.strip()  # what has been said, should it be cut short
         said = said.strip()
         item.text = said
         if audio_out:
@@ -599,6 +602,7 @@ class EngineSession:
             final = {"type": "text", "text": said}
         await self._send({"type": "response.content_part.done", **part, "part": final})
         data.update(status="completed", content=[final])
+        response.speaking = None
         response.output.append(data)
         response.output_text_tokens += estimate_tokens(said)
         response.output_audio_ms += duration_ms(item.audio)
@@ -611,6 +615,24 @@ class EngineSession:
         if response.task is not None:
             response.task.cancel()
             await asyncio.gather(response.task, return_exceptions=True)
+        cut = response.speaking
+        if cut is not None:
+            # The answer so far stays in the conversation, marked incomplete, as the service
+            # keeps it; the client then truncates it to what was actually played.
+            audio_out = "audio" in self.session.get("output_modalities", ["audio"])
+            part = (
+                {"type": "audio", "transcript": cut.text}
+                if audio_out
+                else {
+                    "type": "text",
+                    "text": cut.text,
+                }
+            )
+            cut.data.update(status="incomplete", content=[part])
+            response.output.append(cut.data)
+            response.output_text_tokens += estimate_tokens(cut.text)
+            response.output_audio_ms += duration_ms(cut.audio)
+            response.speaking = None
         await self._finish(response, "cancelled", {"type": "cancelled", "reason": reason})
 
     async def _finish(

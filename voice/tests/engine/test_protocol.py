@@ -314,6 +314,33 @@ async def test_speech_during_an_answer_interrupts_it(slow_engine, say):
         assert "input_audio_buffer.speech_started" in types(events)
         assert events[-1]["response"]["status"] == "cancelled"
         assert events[-1]["response"]["status_details"]["reason"] == "turn_detected"
+        # The answer so far is kept, incomplete, for the client to truncate.
+        (cut,) = events[-1]["response"]["output"]
+        assert cut["status"] == "incomplete" and cut["role"] == "assistant"
+        assert cut["content"][0]["transcript"].startswith("I heard your question")
+
+
+async def test_without_create_response_a_turn_is_committed_but_not_answered(engine, say):
+    import asyncio
+
+    async with connect(engine) as conn:
+        await receive(conn)
+        await conn.send(
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "realtime",
+                    "audio": {"input": {"turn_detection": {"create_response": False}}},
+                },
+            }
+        )
+        await until(conn, "session.updated")
+        await send_audio(conn, silence(400) + say(QUESTION) + silence(1_200))
+        await until(conn, "conversation.item.done")
+        with pytest.raises(TimeoutError):
+            while True:  # anything may come but a response
+                event = await asyncio.wait_for(receive(conn), 1.5)
+                assert not event["type"].startswith("response."), event
 
 
 async def test_truncate_retrieve_and_delete_items(engine):
