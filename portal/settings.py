@@ -305,16 +305,17 @@ KOE_LOCAL_REALTIME_URL = env.str(
 KOE_LOCAL_REALTIME_KEY = env.str("KOE_LOCAL_REALTIME_KEY", default="") or (
     "koe-engine-" + hmac.new(SECRET_KEY.encode(), b"koe-local-realtime", "sha256").hexdigest()
 )
-# Koe's offline engine, served by the portal itself at /v1/realtime, /openai/v1/realtime and
-# /openai/realtime (models load on its first session).
-KOE_ENGINE_ENABLED = env.bool("KOE_ENGINE_ENABLED", default=True)
-KOE_ENGINE_MAX_SESSION_SECONDS = env.float("KOE_ENGINE_MAX_SESSION_SECONDS", default=1800)
-KOE_ENGINE_WORKERS = env.int("KOE_ENGINE_WORKERS", default=2)
 # azure (GA) | azure_preview | openai | local; by default the first one that is configured.
 KOE_REALTIME_PROVIDER = env.str(
     "KOE_REALTIME_PROVIDER",
     default="azure" if AZURE_OPENAI_ENDPOINT else "openai" if OPENAI_API_KEY else "local",
 )
+# Koe's offline engine, served by the portal itself at /v1/realtime, /openai/v1/realtime and
+# /openai/realtime (models load on its first session).
+# On by default only when it is the provider: a deployment on Azure serves no engine.
+KOE_ENGINE_ENABLED = env.bool("KOE_ENGINE_ENABLED", default=KOE_REALTIME_PROVIDER == "local")
+KOE_ENGINE_MAX_SESSION_SECONDS = env.float("KOE_ENGINE_MAX_SESSION_SECONDS", default=1800)
+KOE_ENGINE_WORKERS = env.int("KOE_ENGINE_WORKERS", default=2)
 KOE_REALTIME_MAX_SESSION_SECONDS = env.int(
     "KOE_REALTIME_MAX_SESSION_SECONDS",
     default=3600 if KOE_REALTIME_PROVIDER == "openai" else 1800,

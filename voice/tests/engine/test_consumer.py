@@ -100,3 +100,10 @@ async def test_the_gateway_answers_a_typed_question_through_koes_own_engine(
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_the_engine_can_be_switched_off(settings):
+    settings.KOE_ENGINE_ENABLED = False
+    comm = WebsocketCommunicator(application, "/v1/realtime", headers=[key_header()])
+    connected, _ = await comm.connect(timeout=10)
+    assert not connected
