@@ -35,7 +35,9 @@ def engine_models_default(*, workers: int = 2) -> EngineModels:
     from knowledge.embeddings import LocalE5Embedder
     from voice.engine.stt import transcriber_default
     from voice.engine.tts import speaker_default
+    from voice.engine.vad import SpeechDetector
 
+    SpeechDetector()  # loads and checks the VAD model here, not on a session's event loop
     return EngineModels(
         stt=transcriber_default(),
         tts=speaker_default(),

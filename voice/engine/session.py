@@ -106,6 +106,7 @@ class EngineSession:
         self._response: Response | None = None
         self._transcriptions: set[asyncio.Task[None]] = set()
         self._expiry: asyncio.Task[None] | None = None
+        self._stopped = False
         self._configure_vad()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -115,6 +116,7 @@ class EngineSession:
         self._expiry = asyncio.create_task(self._expire())
 
     async def stop(self) -> None:
+        self._stopped = True
         tasks = [t for t in (self._expiry,) if t]
         if self._response and self._response.task:
             tasks.append(self._response.task)
@@ -429,7 +431,25 @@ class EngineSession:
             self._start_response(after=transcription)
 
     async def _transcribe(self, item: Item) -> None:
-        text = await self._offload(self._models.stt.transcribe, item.audio)
+        try:
+            text = await self._offload(self._models.stt.transcribe, item.audio)
+        except Exception:
+            logger.exception("engine transcription failed")
+            if self.session["audio"]["input"].get("transcription"):
+                await self._send(
+                    {
+                        "type": "conversation.item.input_audio_transcription.failed",
+                        "item_id": item.id,
+                        "content_index": 0,
+                        "error": {
+                            "type": "transcription_error",
+                            "code": "transcription_failed",
+                            "message": "The audio could not be transcribed.",
+                            "param": None,
+                        },
+                    }
+                )
+            return
         item.text = text
         item.data["content"][0]["transcript"] = text
         if not self.session["audio"]["input"].get("transcription"):
@@ -717,7 +737,14 @@ class EngineSession:
     # -- helpers --------------------------------------------------------------------------------
 
     async def _send(self, event: dict[str, Any]) -> None:
-        await self._send_event({"event_id": new_id("event"), **event})
+        if self._stopped:
+            return  # the socket is gone: a late transcription or answer has nobody to reach
+        try:
+            await self._send_event({"event_id": new_id("event"), **event})
+        except Exception:
+            # The transport failed (the client vanished mid-send): stop the session's work.
+            logger.info("engine client gone; dropping %s", event.get("type"))
+            self._stopped = True
 
     async def _refuse(
         self,

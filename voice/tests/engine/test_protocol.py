@@ -453,3 +453,31 @@ async def test_clear_drops_the_buffered_audio(engine, say):
         await conn.send({"type": "input_audio_buffer.commit"})
         error = (await until(conn, "error"))[-1]["error"]
         assert error["code"] == "input_audio_buffer_commit_empty" and "0.00ms" in error["message"]
+
+
+async def test_audio_that_cannot_be_transcribed_says_so(engine_models, say):
+    import dataclasses
+
+    from voice.engine.server import engine_serve
+
+    class BrokenWhisper:
+        def transcribe(self, pcm):
+            raise RuntimeError("the model crashed")
+
+    models = dataclasses.replace(engine_models, stt=BrokenWhisper())
+    server = await engine_serve(host="127.0.0.1", port=0, key="engine-key", models=models)
+    port = next(iter(server.sockets)).getsockname()[1]
+    try:
+        client = AsyncOpenAI(api_key="engine-key", websocket_base_url=f"ws://127.0.0.1:{port}/v1")
+        async with client.realtime.connect(
+            model="koe-local", extra_query={"intent": "transcription"}
+        ) as conn:
+            await receive(conn)
+            await send_audio(conn, silence(400) + say(QUESTION) + silence(1_200))
+            events = await until(conn, "conversation.item.input_audio_transcription.failed")
+            committed = next(e for e in events if e["type"] == "input_audio_buffer.committed")
+            assert events[-1]["item_id"] == committed["item_id"]
+            assert events[-1]["error"]["code"] == "transcription_failed"
+    finally:
+        server.close()
+        await server.wait_closed()
