@@ -30,7 +30,7 @@ def resample_24k_to_16k(samples: np.ndarray) -> np.ndarray:
     if samples.size == 0:
         return samples.astype(np.float32)
     smoothed = np.convolve(samples, np.array([0.25, 0.5, 0.25], dtype=np.float32), mode="same")
-    count = int(samples.size * WHISPER_RATE / PROTOCOL_RATE)
+    count = samples.size * WHISPER_RATE // PROTOCOL_RATE
     positions = np.arange(count, dtype=np.float64) * (PROTOCOL_RATE / WHISPER_RATE)
     return np.interp(positions, np.arange(samples.size), smoothed).astype(np.float32)
 

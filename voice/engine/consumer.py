@@ -59,8 +59,17 @@ class EngineConsumer(AsyncWebsocketConsumer):
         await self.session.start()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.session is not None:
+        if self.session is None:
+            return
+        try:
             await self.session.handle(text_data if text_data is not None else bytes_data or b"")
+        except Exception:
+            # Channels would drop the socket without calling disconnect(): stop the session's
+            # timers and tasks here, then close.
+            await self.session.stop()
+            self.session = None
+            await self.close(code=1011)
+            raise
 
     async def disconnect(self, code: int) -> None:
         if self.session is not None:

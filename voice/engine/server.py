@@ -70,6 +70,8 @@ async def engine_serve(
     max_session_seconds: float = 1800,
 ) -> Server:
     """Start serving; the caller closes the returned server."""
+    if not key:
+        raise ValueError("the engine needs a key: an open engine would serve anyone")
 
     def check(connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path.rstrip("/")
@@ -77,7 +79,12 @@ async def engine_serve(
             return _json_response(
                 HTTPStatus.NOT_FOUND, f"No realtime endpoint at {path}.", "not_found"
             )
-        if key and not hmac.compare_digest(_given_key(request).encode(), key.encode()):
+        if request.headers.get("Origin"):
+            # Server to server only: a browser page may not use the engine's key.
+            return _json_response(
+                HTTPStatus.FORBIDDEN, "Browsers may not connect to the engine.", "forbidden"
+            )
+        if not hmac.compare_digest(_given_key(request).encode(), key.encode()):
             return _json_response(
                 HTTPStatus.UNAUTHORIZED, "Incorrect API key provided.", "invalid_api_key"
             )

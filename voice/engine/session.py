@@ -13,7 +13,7 @@ import binascii
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 AUDIO_CHUNK_MS = 100  # size of each response.output_audio.delta
 MIN_COMMIT_MS = 100  # the service refuses to commit less
 MAX_BUFFER_MS = 15 * 60 * 1000  # an uncommitted buffer beyond this is refused, not kept
+# With server VAD, silence before a turn is dropped but for this much beyond the padding (the
+# VAD scores audio a window behind what has arrived).
+SILENCE_KEPT_MS = 500
 
 
 class SpeechToText(Protocol):
@@ -56,6 +59,11 @@ class EngineModels:
     tts: TextToSpeech
     embedder: SentenceEmbedder
     pool: Executor
+    # The VAD runs every 100 ms per session and must never queue behind a Whisper or hibari
+    # job (barge-in would stall for every session), so it has threads of its own.
+    vad_pool: Executor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="koe-vad")
+    )
 
 
 @dataclass
@@ -65,6 +73,8 @@ class Item:
     data: dict[str, Any]
     audio: bytes = b""  # user input audio, or assistant output audio
     text: str = ""  # the words: a transcript, typed text, an answer, a tool output
+    # A user's spoken turn: the one transcription of its audio (a response awaits it).
+    transcription: asyncio.Task[None] | None = None
 
     @property
     def id(self) -> str:
@@ -77,6 +87,8 @@ class Response:
     task: asyncio.Task[None] | None = None
     output: list[dict[str, Any]] = field(default_factory=list)
     speaking: Item | None = None  # the assistant item being spoken, until it is done
+    # Where that item's content part sits (response_id, output_index, item_id, content_index).
+    speaking_part: dict[str, Any] = field(default_factory=dict)
     input_tokens: dict[str, int] = field(default_factory=dict)
     output_text_tokens: int = 0
     output_audio_ms: int = 0
@@ -160,7 +172,14 @@ class EngineSession:
                 param="type",
             )
             return
-        await handler(self, event, client_id)
+        try:
+            await handler(self, event, client_id)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            # A value of the wrong shape somewhere deep in the event: say so, keep the session.
+            logger.info("engine refused a malformed %s", event["type"], exc_info=True)
+            await self._refuse(
+                f"Invalid value in '{event['type']}'.", client_id, code="invalid_value"
+            )
 
     async def _session_update(self, event: dict[str, Any], client_id: str | None) -> None:
         update = event.get("session")
@@ -195,7 +214,7 @@ class EngineSession:
         except (binascii.Error, ValueError):
             await self._refuse("Invalid 'audio': not base64.", client_id, param="audio")
             return
-        if duration_ms(bytes(self._buffer)) + duration_ms(pcm) > MAX_BUFFER_MS:
+        if (len(self._buffer) + len(pcm)) // BYTES_PER_MS > MAX_BUFFER_MS:
             await self._refuse(
                 "The input audio buffer is full: commit or clear it.",
                 client_id,
@@ -206,15 +225,28 @@ class EngineSession:
         self._audio_ms += duration_ms(pcm)
         if self._detector is None:
             return
-        vad_events = await self._offload(self._detector.feed, pcm)
+        detector = self._detector
+        vad_events = await asyncio.get_running_loop().run_in_executor(
+            self._models.vad_pool, detector.feed, pcm
+        )
         for vad in vad_events:
             if vad.kind == "started":
                 await self._speech_started(vad.at_ms)
             else:
                 await self._speech_stopped(vad.at_ms)
+        if not detector.speaking and self._speech_item_id is None:
+            self._trim_silence(detector.settings.prefix_padding_ms)
+
+    def _trim_silence(self, prefix_padding_ms: int) -> None:
+        """While nobody speaks, keep only what a turn starting now could reach back to."""
+        keep_ms = prefix_padding_ms + SILENCE_KEPT_MS
+        excess_ms = len(self._buffer) // BYTES_PER_MS - keep_ms
+        if excess_ms > 0:
+            del self._buffer[: excess_ms * BYTES_PER_MS]
+            self._buffer_started_ms += excess_ms
 
     async def _buffer_commit(self, event: dict[str, Any], client_id: str | None) -> None:
-        held = duration_ms(bytes(self._buffer))
+        held = len(self._buffer) // BYTES_PER_MS
         if held < MIN_COMMIT_MS:
             await self._refuse(
                 "Error committing input audio buffer: buffer too small. Expected at least "
@@ -224,6 +256,8 @@ class EngineSession:
             )
             return
         await self._commit(self._speech_item_id or new_id("item"), respond=False)
+        if self._detector:
+            self._detector.reset()  # a turn in progress ended with this commit
 
     async def _buffer_clear(self, event: dict[str, Any], client_id: str | None) -> None:
         self._buffer.clear()
@@ -248,7 +282,11 @@ class EngineSession:
         data = {**item, "id": item.get("id") or new_id("item"), "object": "realtime.item"}
         if item["type"] == "function_call_output":
             text = str(item.get("output", ""))
-            if not any(i.data.get("call_id") == item.get("call_id") for i in self.items):
+            call_id = item.get("call_id")
+            if not isinstance(call_id, str) or not any(
+                i.data.get("type") == "function_call" and i.data.get("call_id") == call_id
+                for i in self.items
+            ):
                 await self._refuse(
                     f"Tool call ID '{item.get('call_id')}' not found in conversation.",
                     client_id,
@@ -363,13 +401,21 @@ class EngineSession:
         if not detection:
             self._detector = None  # push-to-talk: the client commits
             return
+
+        def setting(name: str, default: float) -> float:
+            value = detection.get(name)
+            return default if value is None else float(value)
+
         settings = VadSettings(
-            threshold=float(detection.get("threshold", 0.5)),
-            prefix_padding_ms=int(detection.get("prefix_padding_ms", 300)),
-            silence_duration_ms=int(detection.get("silence_duration_ms", 500)),
+            threshold=setting("threshold", 0.5),
+            prefix_padding_ms=int(setting("prefix_padding_ms", 300)),
+            silence_duration_ms=int(setting("silence_duration_ms", 500)),
         )
-        if self._detector is None or self._detector.settings != settings:
-            self._detector = SpeechDetector(settings)
+        if self._detector is None:
+            # Its clock starts where the session's input audio is now, not at zero.
+            self._detector = SpeechDetector(settings, start_ms=self._audio_ms)
+        elif self._detector.settings != settings:
+            self._detector.settings = settings
 
     def _turn_setting(self, name: str) -> bool:
         detection = self.session["audio"]["input"].get("turn_detection") or {}
@@ -425,10 +471,11 @@ class EngineSession:
         )
         await self._add_item(item, previous)
         transcription = asyncio.create_task(self._transcribe(item))
+        item.transcription = transcription
         self._transcriptions.add(transcription)
         transcription.add_done_callback(self._transcriptions.discard)
         if respond and self.session["type"] == "realtime" and self._response is None:
-            self._start_response(after=transcription)
+            self._start_response()
 
     async def _transcribe(self, item: Item) -> None:
         try:
@@ -476,21 +523,32 @@ class EngineSession:
         if previous is None and self.items:
             previous = self.items[-1].id
         self.items.append(item)
-        for kind in ("conversation.item.added", "conversation.item.done"):
-            await self._send({"type": kind, "previous_item_id": previous, "item": item.data})
+        await self._send(
+            {"type": "conversation.item.added", "previous_item_id": previous, "item": item.data}
+        )
+        if item.data.get("status") == "completed":
+            await self._item_done(item)
+
+    async def _item_done(self, item: Item) -> None:
+        """conversation.item.done: sent once the item is complete (or cut short)."""
+        index = next((n for n, i in enumerate(self.items) if i is item), None)
+        if index is None:
+            return  # deleted meanwhile
+        previous = self.items[index - 1].id if index else None
+        await self._send(
+            {"type": "conversation.item.done", "previous_item_id": previous, "item": item.data}
+        )
 
     # -- responses -------------------------------------------------------------------------------
 
-    def _start_response(self, *, after: asyncio.Task[None] | None = None) -> None:
+    def _start_response(self) -> None:
         response = Response(id=new_id("resp"))
         self._response = response
-        response.task = asyncio.create_task(self._run_response(response, after))
+        response.task = asyncio.create_task(self._run_response(response))
 
-    async def _run_response(self, response: Response, after: asyncio.Task[None] | None) -> None:
+    async def _run_response(self, response: Response) -> None:
         await self._send({"type": "response.created", "response": self._response_body(response)})
         try:
-            if after is not None:
-                await asyncio.shield(after)
             await self._respond(response)
         except asyncio.CancelledError:
             raise
@@ -530,8 +588,10 @@ class EngineSession:
     async def _question(self) -> str:
         for item in reversed(self.items):
             if item.data.get("role") == "user":
-                if not item.text and item.audio:
-                    item.text = await self._offload(self._models.stt.transcribe, item.audio)
+                if item.transcription is not None:
+                    # The commit's own transcription: wait for it rather than run Whisper twice
+                    # (shielded: cancelling the answer must not cancel the transcript).
+                    await asyncio.shield(item.transcription)
                 return item.text.strip()
         return ""
 
@@ -551,7 +611,8 @@ class EngineSession:
         position = {"response_id": response.id, "output_index": len(response.output)}
         await self._send({"type": "response.output_item.added", **position, "item": data})
         # The call remembers the question, to answer it when the tool's output comes back.
-        await self._add_item(Item(data=data, text=question))
+        call_item = Item(data=data, text=question)
+        await self._add_item(call_item)
         base = {**position, "item_id": item_id, "call_id": call_id}
         await self._send(
             {"type": "response.function_call_arguments.delta", **base, "delta": arguments}
@@ -568,6 +629,7 @@ class EngineSession:
         response.output.append(data)
         response.output_text_tokens += estimate_tokens(arguments)
         await self._send({"type": "response.output_item.done", **position, "item": data})
+        await self._item_done(call_item)
 
     async def _say(self, response: Response, text: str) -> None:
         audio_out = "audio" in self.session.get("output_modalities", ["audio"])
@@ -582,11 +644,12 @@ class EngineSession:
             "content": [],
         }
         item = Item(data=data)
-        response.speaking = item
         position = {"response_id": response.id, "output_index": len(response.output)}
+        part = {"item_id": item_id, "content_index": 0, **position}
+        # From here on a cancel closes this item (see _close_cut_item).
+        response.speaking, response.speaking_part = item, part
         await self._send({"type": "response.output_item.added", **position, "item": data})
         await self._add_item(item)
-        part = {"item_id": item_id, "content_index": 0, **position}
         empty = {"type": part_type, "transcript": ""} if audio_out else {"type": "text", "text": ""}
         await self._send({"type": "response.content_part.added", **part, "part": empty})
         said = ""
@@ -627,6 +690,7 @@ class EngineSession:
         response.output_text_tokens += estimate_tokens(said)
         response.output_audio_ms += duration_ms(item.audio)
         await self._send({"type": "response.output_item.done", **position, "item": data})
+        await self._item_done(item)
 
     async def _cancel_response(self, reason: str) -> None:
         response = self._response
@@ -637,23 +701,32 @@ class EngineSession:
             await asyncio.gather(response.task, return_exceptions=True)
         cut = response.speaking
         if cut is not None:
-            # The answer so far stays in the conversation, marked incomplete, as the service
-            # keeps it; the client then truncates it to what was actually played.
-            audio_out = "audio" in self.session.get("output_modalities", ["audio"])
-            part = (
-                {"type": "audio", "transcript": cut.text}
-                if audio_out
-                else {
-                    "type": "text",
-                    "text": cut.text,
-                }
-            )
-            cut.data.update(status="incomplete", content=[part])
-            response.output.append(cut.data)
-            response.output_text_tokens += estimate_tokens(cut.text)
-            response.output_audio_ms += duration_ms(cut.audio)
-            response.speaking = None
+            await self._close_cut_item(response, cut)
         await self._finish(response, "cancelled", {"type": "cancelled", "reason": reason})
+
+    async def _close_cut_item(self, response: Response, cut: Item) -> None:
+        """Close the answer being spoken as the service does: its audio, transcript, part and
+        item end here, marked incomplete; the client then truncates it to what was played."""
+        audio_out = "audio" in self.session.get("output_modalities", ["audio"])
+        part = response.speaking_part
+        if audio_out:
+            final = {"type": "audio", "transcript": cut.text}
+            await self._send({"type": "response.output_audio.done", **part})
+            await self._send(
+                {"type": "response.output_audio_transcript.done", **part, "transcript": cut.text}
+            )
+        else:
+            final = {"type": "text", "text": cut.text}
+            await self._send({"type": "response.output_text.done", **part, "text": cut.text})
+        await self._send({"type": "response.content_part.done", **part, "part": final})
+        cut.data.update(status="incomplete", content=[final])
+        position = {k: part[k] for k in ("response_id", "output_index")}
+        await self._send({"type": "response.output_item.done", **position, "item": cut.data})
+        await self._item_done(cut)
+        response.output.append(cut.data)
+        response.output_text_tokens += estimate_tokens(cut.text)
+        response.output_audio_ms += duration_ms(cut.audio)
+        response.speaking = None
 
     async def _finish(
         self, response: Response, status: str, details: dict[str, Any] | None
@@ -783,20 +856,54 @@ def _search_tool(session: dict[str, Any]) -> dict[str, Any] | None:
 def _session_problem(session: dict[str, Any]) -> tuple[str, str] | None:
     """Why a session cannot be used, as the service words it (message, param)."""
     audio = session.get("audio") or {}
+    if not isinstance(audio, dict) or not all(
+        isinstance(audio.get(d) or {}, dict) for d in ("input", "output")
+    ):
+        return ("Invalid type for 'audio': expected an object.", "session.audio")
     for direction in ("input", "output"):
         fmt = (audio.get(direction) or {}).get("format")
-        if fmt and (fmt.get("type") != "audio/pcm" or int(fmt.get("rate", 24000)) != 24000):
+        if isinstance(fmt, dict) and (
+            fmt.get("type") != "audio/pcm" or fmt.get("rate", 24000) != 24000
+        ):
             return (
                 "Invalid audio format: the local engine speaks audio/pcm at 24000 Hz only.",
                 f"session.audio.{direction}.format",
             )
+    for direction in ("input", "output"):
+        fmt = (audio.get(direction) or {}).get("format")
+        if fmt is not None and not isinstance(fmt, dict):
+            return (
+                "Invalid type for 'format': expected an object.",
+                f"session.audio.{direction}.format",
+            )
     detection = (audio.get("input") or {}).get("turn_detection")
+    if detection is not None and not isinstance(detection, dict):
+        return (
+            "Invalid type for 'turn_detection': expected an object or null.",
+            "session.audio.input.turn_detection",
+        )
     if detection is not None and detection.get("type") not in ("server_vad", "semantic_vad"):
         return (
             f"Invalid value: '{detection.get('type')}'. Supported values are: 'server_vad' and "
             "'semantic_vad'.",
             "session.audio.input.turn_detection.type",
         )
+    if detection is not None:
+        for name, low, high in (
+            ("threshold", 0.0, 1.0),
+            ("prefix_padding_ms", 0, 10_000),
+            ("silence_duration_ms", 0, 10_000),
+        ):
+            value = detection.get(name)
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not low <= value <= high
+            ):
+                return (
+                    f"Invalid value for '{name}': expected a number from {low} to {high}.",
+                    f"session.audio.input.turn_detection.{name}",
+                )
     modalities = session.get("output_modalities")
     if modalities is not None and modalities not in (["audio"], ["text"]):
         return (

@@ -43,21 +43,30 @@ class VadEvent:
 class SpeechDetector:
     """Feed PCM16 24 kHz as it arrives; get speech started/stopped events back."""
 
-    def __init__(self, settings: VadSettings | None = None) -> None:
+    def __init__(self, settings: VadSettings | None = None, *, start_ms: int = 0) -> None:
         from faster_whisper.vad import get_assets_path, get_vad_model
 
         model_file_verified("silero_vad_v6", str(Path(get_assets_path()) / "silero_vad_v6.onnx"))
         self.settings = settings or VadSettings()
         self._model = get_vad_model()
+        # 24 kHz samples waiting for a whole 3-sample group: resampling each frame on its own
+        # would drop samples (a 128-sample frame is not a multiple of 3) and the clock would
+        # drift from the session's by seconds an hour.
+        self._pending_24k = np.empty(0, dtype=np.float32)
         self._pending = np.empty(0, dtype=np.float32)
         self._context = np.zeros(CONTEXT_WINDOWS * WINDOW, dtype=np.float32)
-        self._scored_ms = 0  # input audio scored so far
+        # Input audio scored so far, on the session's clock (a detector made mid-session
+        # starts at the session's time, not at zero).
+        self._scored_ms = start_ms
         self.speaking = False
         self._quiet_ms = 0
-        self._stopped_at_ms = 0
+        self._stopped_at_ms = start_ms
 
     def feed(self, pcm: bytes) -> list[VadEvent]:
-        self._pending = np.concatenate([self._pending, resample_24k_to_16k(pcm16_to_float(pcm))])
+        fresh_24k = np.concatenate([self._pending_24k, pcm16_to_float(pcm)])
+        usable = fresh_24k.size - fresh_24k.size % 3
+        self._pending_24k = fresh_24k[usable:]
+        self._pending = np.concatenate([self._pending, resample_24k_to_16k(fresh_24k[:usable])])
         whole = self._pending.size - self._pending.size % WINDOW
         if whole == 0:
             return []

@@ -318,6 +318,23 @@ async def test_speech_during_an_answer_interrupts_it(slow_engine, say):
         (cut,) = events[-1]["response"]["output"]
         assert cut["status"] == "incomplete" and cut["role"] == "assistant"
         assert cut["content"][0]["transcript"].startswith("I heard your question")
+        # Its audio, transcript, part and item are closed first, as the service does, so that
+        # a client records what was said.
+        closing = [
+            e
+            for e in events
+            if e.get("item_id") == cut["id"] or (e.get("item") or {}).get("id") == cut["id"]
+        ]
+        assert types(closing)[-5:] == [
+            "response.output_audio.done",
+            "response.output_audio_transcript.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "conversation.item.done",
+        ]
+        said = next(e for e in closing if e["type"] == "response.output_audio_transcript.done")
+        assert said["transcript"] == cut["content"][0]["transcript"]
+        assert closing[-1]["item"]["status"] == "incomplete"
 
 
 async def test_without_create_response_a_turn_is_committed_but_not_answered(engine, say):
@@ -481,3 +498,140 @@ async def test_audio_that_cannot_be_transcribed_says_so(engine_models, say):
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_an_item_is_done_only_once_it_is_complete(engine):
+    async with connect(engine) as conn:
+        await receive(conn)
+        await conn.send(
+            {"type": "session.update", "session": {"type": "realtime", "tools": [SEARCH_TOOL]}}
+        )
+        await until(conn, "session.updated")
+        await ask_in_text(conn, "How many days of paid leave do I get?")
+        events = await until(conn, "response.done")
+        call = next(e for e in events if e["type"] == "response.output_item.added")["item"]
+        done = [
+            e
+            for e in events
+            if e["type"] == "conversation.item.done" and e["item"]["id"] == call["id"]
+        ]
+        assert len(done) == 1 and done[0]["item"]["status"] == "completed"
+        assert done[0]["item"]["arguments"]  # the whole call, not the empty one just added
+        order = types(events)
+        assert order.index("response.output_item.done") < order.index(
+            "conversation.item.done", order.index("response.output_item.added")
+        )
+
+
+@pytest.mark.parametrize(
+    "audio",
+    [
+        {"input": {"turn_detection": {"type": "server_vad", "threshold": "high"}}},
+        {"input": {"turn_detection": {"type": "server_vad", "silence_duration_ms": -5}}},
+        {"input": {"turn_detection": "server_vad"}},
+        {"input": {"format": {"type": "audio/pcm", "rate": "x"}}},
+        {"input": {"format": "pcm16"}},
+        "loud",
+    ],
+)
+async def test_malformed_session_updates_are_refused_and_the_session_goes_on(engine, audio):
+    async with connect(engine) as conn:
+        await receive(conn)
+        await conn.send(
+            {
+                "type": "session.update",
+                "event_id": "evt_bad",
+                "session": {"type": "realtime", "audio": audio},
+            }
+        )
+        error = await receive(conn)
+        assert error["type"] == "error" and error["error"]["event_id"] == "evt_bad"
+        assert error["error"]["type"] == "invalid_request_error"
+        # The session is unchanged and still answers.
+        await ask_in_text(conn, "Hello?")
+        events = await until(conn, "response.done")
+        assert events[-1]["response"]["status"] == "completed"
+        assert events[-1]["response"]["audio"]["output"]["voice"]
+
+
+async def test_push_to_talk_and_back_keeps_the_turn_clock_right(engine, say):
+    async with connect(engine) as conn:
+        await receive(conn)
+        await send_audio(conn, silence(1000))
+        for detection in (None, {"type": "server_vad"}):
+            await conn.send(
+                {
+                    "type": "session.update",
+                    "session": {
+                        "type": "realtime",
+                        "audio": {"input": {"turn_detection": detection}},
+                    },
+                }
+            )
+            await until(conn, "session.updated")
+        await send_audio(conn, silence(1000) + say(QUESTION) + silence(1500))
+        events = await until(conn, "response.done")
+        started = next(e for e in events if e["type"] == "input_audio_buffer.speech_started")
+        # 2 s of audio came before the question, whatever the settings were meanwhile.
+        assert 2000 - 300 - 100 <= started["audio_start_ms"] <= 2000 + 100
+        answer = events[-1]["response"]["output"][0]["content"][0]["transcript"]
+        assert "paid leave" in answer.lower()
+
+
+async def test_a_push_to_talk_turn_is_transcribed_once(engine_models, say):
+    import dataclasses
+
+    from voice.engine.server import engine_serve
+
+    calls = []
+
+    class CountingTranscriber:
+        def transcribe(self, pcm):
+            calls.append(len(pcm))
+            return engine_models.stt.transcribe(pcm)
+
+    models = dataclasses.replace(engine_models, stt=CountingTranscriber())
+    server = await engine_serve(host="127.0.0.1", port=0, key="engine-key", models=models)
+    port = next(iter(server.sockets)).getsockname()[1]
+    try:
+        async with connect(f"ws://127.0.0.1:{port}") as conn:
+            await receive(conn)
+            await conn.send(
+                {
+                    "type": "session.update",
+                    "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
+                }
+            )
+            await until(conn, "session.updated")
+            await send_audio(conn, say(QUESTION))
+            await conn.send({"type": "input_audio_buffer.commit"})
+            await conn.send({"type": "response.create"})
+            events = await until(conn, "response.done")
+            assert "paid leave" in events[-1]["response"]["output"][0]["content"][0]["transcript"]
+            assert len(calls) == 1
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_silence_in_hands_free_mode_is_not_kept(engine_models):
+    from voice.engine.session import EngineSession
+
+    sent = []
+
+    async def send(event):
+        sent.append(event)
+
+    async def close(code, reason):
+        pass
+
+    session = EngineSession(
+        send=send, close=close, models=engine_models, kind="realtime", max_seconds=60
+    )
+    frame = base64.b64encode(silence(100)).decode()
+    for _ in range(300):  # 30 s of nobody speaking
+        await session.handle(json.dumps({"type": "input_audio_buffer.append", "audio": frame}))
+    await session.stop()
+    assert not [e for e in sent if e["type"] == "error"]
+    # Only the padding a turn starting now could reach back to is held, not 30 s (1.4 MB).
+    assert len(session._buffer) <= (300 + 500 + 100) * 48

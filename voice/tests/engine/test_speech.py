@@ -43,7 +43,28 @@ def test_the_speech_of_the_tts_transcribes_back(say, transcriber):
 
 
 def test_silence_transcribes_to_nothing_much(transcriber):
-    assert transcriber.transcribe(silence(50)) == ""
+    assert transcriber.transcribe(silence(50)) == ""  # too short to reach Whisper
+    assert len(transcriber.transcribe(silence(2000))) < 20  # Whisper itself hears no sentence
+
+
+def test_the_vad_clock_keeps_time_with_frames_of_any_size(say):
+    """128-sample frames (an AudioWorklet's render quantum) are not a multiple of the 3:2
+    resampling step; a detector that rounded each frame would drift by seconds an hour."""
+    audio = silence(60_000) + say(QUESTION) + silence(1500)
+
+    def turn(frame_bytes: int) -> tuple[int, int]:
+        detector = SpeechDetector()
+        events = []
+        for start in range(0, len(audio), frame_bytes):
+            events += detector.feed(audio[start : start + frame_bytes])
+        (started, stopped) = events
+        return started.at_ms, stopped.at_ms
+
+    in_100ms_frames = turn(100 * 48)
+    in_render_quanta = turn(128 * 2)
+    assert 59_500 <= in_100ms_frames[0] <= 60_500
+    # The same audio gives the same times, whatever the frames (within one 32 ms VAD window).
+    assert all(abs(a - b) <= 32 for a, b in zip(in_100ms_frames, in_render_quanta, strict=True))
 
 
 def test_the_vad_finds_one_turn_with_padding_and_the_silence_after_it(say):
