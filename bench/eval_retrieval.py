@@ -2,12 +2,13 @@
 
 Run: .venv/bin/python bench/eval_retrieval.py
 
-Indexes the six documents in bench/eval/ (three policies written for Koe, each in English and
-in Japanese) with the configured embedding model (the local one by default) into its own
-database (koe_bench_eval), then asks the questions of bench/eval/questions.json. A question is
-answered when a passage of the right section comes back, in either language (the Japanese and
-English policies say the same). Prints hit@5 and MRR@10 for the hybrid search Koe uses and for
-each of its two rankings alone, by question language, all from this one run.
+Indexes the six documents of the demo knowledge base in knowledge/demo/ (three policies
+written for Koe, each in English and in Japanese) with the configured embedding model (the
+local one by default) into its own database (koe_bench_eval), then asks the questions of
+bench/eval/questions.json. A question is answered when a passage of the right section comes
+back, in either language (the Japanese and English policies say the same). Prints hit@5 and
+MRR@10 for the hybrid search Koe uses and for each of its two rankings alone, by question
+language, all from this one run.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from knowledge.selectors import chunk_ids_by_vector, chunk_ids_by_words, chunk_s
 from knowledge.services import document_create, document_ingest
 
 HERE = Path(__file__).parent / "eval"
+DOCUMENTS = Path(__file__).resolve().parents[1] / "knowledge" / "demo"
 DEPTH = 10
 
 
@@ -39,7 +41,7 @@ def index_corpus() -> dict[int, str]:
     """(Re)index the corpus; map each passage id to its section heading."""
     for document in Document.objects.all():
         document.delete()
-    for path in sorted(HERE.glob("*.md")):
+    for path in sorted(DOCUMENTS.glob("*.md")):
         created = document_create(
             uploaded_by=None, filename=path.name, data=path.read_bytes(), enqueue=False
         )

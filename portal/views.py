@@ -8,6 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts.selectors import user_roles
+from portal.voice_labels import VOICE_LABELS
 
 
 @require_GET
@@ -15,7 +16,9 @@ def home(request: HttpRequest) -> HttpResponse:
     roles = user_roles(user=request.user)
     if not roles:
         return render(request, "accounts/no_access.html", status=403)
-    return render(request, "portal/home.html", {"roles": sorted(roles)})
+    return render(
+        request, "portal/home.html", {"roles": sorted(roles), "voice_labels": VOICE_LABELS}
+    )
 
 
 @login_not_required

@@ -154,6 +154,8 @@ class RealtimeSession:
         self._turns_by_id: dict[str, Turn] = {}
         self._pending_typed: dict[str, str] = {}  # client item id -> typed text, until echoed
         self._closed = asyncio.Event()
+        # Set once run() is over: nothing will become ready any more.
+        self._ended = asyncio.Event()
         self._turn_interrupted = False
         self._user_speaking = False
         self._quick_drops = 0
@@ -241,6 +243,7 @@ class RealtimeSession:
             with contextlib.suppress(Exception):
                 await self._upstream.close()
         self._record(Record("ended", {"reason": self._end_reason or "client_closed"}))
+        self._ended.set()
 
     async def _open(self, *, reason: str) -> None:
         self._ready.clear()
@@ -569,17 +572,23 @@ class RealtimeSession:
         )
 
     async def wait_ready(self, timeout_s: float) -> bool:
-        """Wait until an upstream session is open; False when it did not open in time."""
+        """Wait until an upstream session is open; False when it did not open in time or the
+        session ended meanwhile (a dead upstream must not hold the browser's messages)."""
+        if self._ready.is_set():
+            return True
+        waiters = [asyncio.ensure_future(e.wait()) for e in (self._ready, self._ended)]
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout=timeout_s)
-        except TimeoutError:
-            return False
-        return True
+            await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return self._ready.is_set()
 
     async def command(self, command: BrowserCommand) -> None:
         # Commands wait for a session that is still opening (start or rollover); audio is held.
         if not await self.wait_ready(self._settings.command_wait_s):
-            await self._emit(error_event("not_ready", "The assistant is not connected yet."))
+            if not self._ended.is_set():  # an ended session has said why already
+                await self._emit(error_event("not_ready", "The assistant is not connected yet."))
             return
         if isinstance(command, Commit):
             # Push-to-talk: the user's speech ended when they let go.

@@ -4,6 +4,7 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from knowledge.models import Document
 from knowledge.parsing import FORMATS, DocumentError
 from knowledge.services import DuplicateDocument, document_create, document_ingest
 
@@ -18,8 +19,16 @@ class Command(BaseCommand):
             default="",
             help="comma-separated groups allowed to read them (default: all employees)",
         )
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="do nothing when the knowledge base has documents (for a demo set at start)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["if_empty"] and Document.objects.exists():
+            self.stdout.write("the knowledge base has documents: nothing added")
+            return
         names = [n.strip() for n in options["groups"].split(",") if n.strip()]
         groups = list(Group.objects.filter(name__in=names))
         missing = set(names) - {g.name for g in groups}

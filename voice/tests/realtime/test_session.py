@@ -375,6 +375,27 @@ async def test_dead_upstream_ends_with_a_clear_error(fake):
     assert records[-1].data == {"reason": "upstream_unavailable"}
 
 
+async def test_a_command_waiting_for_a_dead_upstream_is_released_when_the_session_ends(fake):
+    """The browser's consumer handles one message at a time: a command left waiting for the
+    full wait would hold up its disconnect (and the conversation's end) for that long."""
+    fake.refuse_connections = True
+    config = ProviderConfig(kind=ProviderKind.LOCAL, endpoint=fake.url.split("?")[0], model="m")
+    session = RealtimeSession(
+        connect=upstream_connector(config, auth_headers_factory(config)),  # type: ignore[arg-type]
+        policy=SessionPolicy(),
+        tools=ToolBox(),
+        emit=lambda out: asyncio.sleep(0),
+        record=lambda record: None,
+        settings=SessionSettings(connect_attempts=2, connect_backoff_s=0.2, command_wait_s=30),
+    )
+    run = asyncio.create_task(session.run())
+    # Released when the session gives up (about 0.6 s), not after the 30 s wait.
+    await asyncio.wait_for(session.command(Text(type="text", text="anyone?")), 10)
+    assert run.done() or session._ended.is_set()
+    await run
+    assert session.end_reason == "upstream_unavailable"
+
+
 def test_replay_keeps_recent_turns_verbatim_and_condenses_older_ones():
     history = [
         Turn(

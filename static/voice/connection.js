@@ -1,0 +1,135 @@
+// The voice socket to Koe (docs/voice-protocol.md): JSON events and binary audio both ways,
+// reconnection with back-off when the connection drops, and the close codes turned into
+// messages a person can act on.
+
+// Close codes after which trying again at once cannot help.
+const FINAL = new Map([
+  [4401, "Your session has ended. Sign in again to talk to Koe."],
+  [4403, "Your account may not use the voice assistant."],
+  [4429, "You have reached a limit for now."],
+  [4502, "The assistant is not reachable at the moment. Try again in a little while."],
+]);
+const RETRY_DELAYS_MS = [500, 1500, 4000];
+const HELD_AUDIO_MS = 3000; // what the page holds while the socket opens (the server holds as much)
+const BYTES_PER_MS = 48;
+
+export class VoiceConnection extends EventTarget {
+  constructor(url) {
+    super();
+    this.url = url;
+    this.socket = null;
+    this.wanted = false; // the user wants a conversation: reconnect if it drops
+    this.attempt = 0;
+    this.held = [];
+    this.heldBytes = 0;
+    this.lastError = null;
+    this.everOpened = false;
+  }
+
+  get open() {
+    return this.socket !== null && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  connect() {
+    this.wanted = true;
+    if (this.socket && this.socket.readyState <= WebSocket.OPEN) return;
+    const socket = new WebSocket(this.url);
+    socket.binaryType = "arraybuffer";
+    this.socket = socket;
+    socket.onopen = () => {
+      const reconnected = this.everOpened;
+      this.everOpened = true;
+      this.attempt = 0;
+      for (const data of this.held) socket.send(data);
+      this.held = [];
+      this.heldBytes = 0;
+      this.dispatchEvent(new CustomEvent("open", { detail: { reconnected } }));
+    };
+    socket.onmessage = (message) => {
+      if (typeof message.data === "string") {
+        let event;
+        try {
+          event = JSON.parse(message.data);
+        } catch {
+          return;
+        }
+        if (event.type === "error") this.lastError = event;
+        this.dispatchEvent(new CustomEvent("event", { detail: event }));
+      } else {
+        this.dispatchEvent(new CustomEvent("audio", { detail: message.data }));
+      }
+    };
+    socket.onclose = (close) => this.closed(socket, close);
+  }
+
+  closed(socket, close) {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    const error = this.lastError;
+    this.lastError = null;
+    const final = FINAL.get(close.code);
+    if (final || !this.wanted) {
+      this.wanted = false;
+      this.held = [];
+      this.heldBytes = 0;
+      let message = final || null;
+      if (close.code === 4429 && error && error.retry_after) {
+        message = `${final} Try again in ${Math.ceil(error.retry_after / 60)} minute(s).`;
+      }
+      this.dispatchEvent(
+        new CustomEvent("closed", { detail: { code: close.code, message, final: Boolean(final) } }),
+      );
+      return;
+    }
+    // Dropped (network, server restart, too slow): try again a few times.
+    if (this.attempt >= RETRY_DELAYS_MS.length) {
+      this.wanted = false;
+      this.dispatchEvent(
+        new CustomEvent("closed", {
+          detail: { code: close.code, message: "The connection to Koe was lost.", final: true },
+        }),
+      );
+      return;
+    }
+    const delay = RETRY_DELAYS_MS[this.attempt++];
+    this.dispatchEvent(new CustomEvent("reconnecting", { detail: { delay } }));
+    setTimeout(() => {
+      if (this.wanted) this.connect();
+    }, delay);
+  }
+
+  // Audio frames (ArrayBuffer of PCM16): sent now, or held briefly while the socket opens.
+  sendAudio(buffer) {
+    if (this.open) {
+      this.socket.send(buffer);
+      return;
+    }
+    if (!this.wanted) return;
+    this.held.push(buffer);
+    this.heldBytes += buffer.byteLength;
+    while (this.heldBytes > HELD_AUDIO_MS * BYTES_PER_MS && this.held.length > 0) {
+      const dropped = this.held.shift();
+      this.heldBytes -= typeof dropped === "string" ? 0 : dropped.byteLength;
+    }
+  }
+
+  // Commands (commit, clear, cancel, truncate, text, mode): sent now or once open.
+  send(command) {
+    const data = JSON.stringify(command);
+    if (this.open) this.socket.send(data);
+    else if (this.wanted) this.held.push(data);
+  }
+
+  close() {
+    this.wanted = false;
+    this.held = [];
+    this.heldBytes = 0;
+    if (this.socket) this.socket.close(1000, "done");
+  }
+}
+
+export function voiceSocketUrl(path) {
+  const url = new URL(path, window.location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.toString();
+}
