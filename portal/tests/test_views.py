@@ -23,12 +23,29 @@ def test_home_requires_sign_in():
     assert response["Location"].startswith("/accounts/login/?next=/")
 
 
-def test_home_greets_an_employee():
+def test_home_greets_an_employee_with_the_voice_page(settings):
     client = Client()
     client.force_login(make_user("emi", Role.EMPLOYEE))
     response = client.get("/")
     assert response.status_code == 200
-    assert "Welcome to Koe" in response.content.decode()
+    page = response.content.decode()
+    assert 'id="voice"' in page and 'data-socket="/ws/voice/"' in page
+    assert '<script type="module" src="/static/voice/app.js">' in page
+    assert '<script id="voice-labels" type="application/json">' in page  # data, not code
+    # Nothing of the server's model policy or keys reaches the browser.
+    from voice.realtime.policy import DEFAULT_INSTRUCTIONS
+
+    assert DEFAULT_INSTRUCTIONS[:40] not in page
+    assert settings.KOE_LOCAL_REALTIME_KEY not in page
+    assert "search_knowledge" not in page
+
+
+def test_home_without_the_employee_role_has_no_voice_page():
+    client = Client()
+    client.force_login(make_user("aiko", Role.AUDITOR))
+    page = client.get("/").content.decode()
+    assert "Welcome to Koe" in page and 'id="voice"' not in page
+    assert "/static/voice/app.js" not in page
 
 
 def test_signed_in_user_without_a_role_gets_the_access_page():

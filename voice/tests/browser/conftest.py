@@ -174,7 +174,9 @@ def live_koe_without_model(django_db_setup, browser_media_root) -> Iterator[Live
         server.stop()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright runs, its event loop is marked running in this
+# thread, which the async tests of other modules could not live with.
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[object]:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.fail("Chromium is not installed: run ./koe test, which installs it")
