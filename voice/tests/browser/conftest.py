@@ -47,7 +47,13 @@ def _database_env() -> dict[str, str]:
 
 
 class LiveKoe:
-    def __init__(self, *, media_root: Path, upstream_url: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        media_root: Path,
+        upstream_url: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.engine_key = "koe-browser-test-" + secrets.token_hex(8)
@@ -63,6 +69,7 @@ class LiveKoe:
             "KOE_UPSTREAM_CONNECTS_PER_MINUTE": "200",
             "KOE_MEDIA_DIR": str(media_root),
             "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
         }
         env.pop("REDIS_URL", None)
         self.log = ARTIFACTS / f"daphne-{self.port}.log"
@@ -167,6 +174,19 @@ def live_koe_without_model(django_db_setup, browser_media_root) -> Iterator[Live
     server = LiveKoe(
         media_root=browser_media_root,
         upstream_url=f"ws://127.0.0.1:{free_port()}/v1/realtime",
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def live_koe_with_short_sessions(django_db_setup, browser_media_root) -> Iterator[LiveKoe]:
+    """Koe whose engine ends every model session after a few seconds, as Azure does after 30
+    minutes: the gateway moves the conversation to a fresh session."""
+    server = LiveKoe(
+        media_root=browser_media_root, extra_env={"KOE_ENGINE_MAX_SESSION_SECONDS": "8"}
     )
     try:
         yield server

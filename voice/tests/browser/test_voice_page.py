@@ -208,3 +208,26 @@ def test_an_unreachable_model_shows_an_error_banner(
         lambda: Conversation.objects.filter(user=employee, ended_at__isnull=False).first()
     )
     assert conversation is not None and conversation.end_reason == "upstream_unavailable"
+
+
+def test_a_renewed_model_session_shows_reconnected_and_the_talk_goes_on(
+    live_koe_with_short_sessions, browser_with_microphone, demo_knowledge, employee
+):
+    server = live_koe_with_short_sessions
+    server.warm_engine()
+    page = signed_in_page(browser_with_microphone(None), server.url)
+    page.fill("#question", "How many days of paid leave do I get?")
+    page.keyboard.press("Enter")
+    expect(answer_turn(page)).to_contain_text("twenty days", timeout=ANSWER_S * 1000)
+    # The engine ends the model session after 8 s; Koe opens a new one with the conversation.
+    expect(page.locator("#banner-text")).to_contain_text("Reconnected", timeout=60_000)
+    expect(page.locator("#banner")).to_have_attribute("role", "status")  # news, not an alarm
+    page.fill("#question", "What about sick leave?")
+    page.keyboard.press("Enter")
+    expect(page.locator("#transcript .turn.assistant").nth(1)).to_contain_text(
+        "Sick", timeout=ANSWER_S * 1000
+    )
+    assert Conversation.objects.filter(user=employee).count() == 1  # one conversation throughout
+    assert eventually(
+        lambda: ConversationEvent.objects.filter(actor=employee, event_type="rollover").exists()
+    )

@@ -77,7 +77,9 @@ async () => {
   await context.audioWorklet.addModule("/static/voice/capture-worklet.js");
   const tone = new OscillatorNode(context, { frequency: 440 });
   const gain = new GainNode(context, { gain: 0.5 });
-  const capture = new AudioWorkletNode(context, "koe-capture", { numberOfInputs: 1, numberOfOutputs: 0 });
+  const capture = new AudioWorkletNode(context, "koe-capture", {
+    numberOfInputs: 1, numberOfOutputs: 0,
+  });
   tone.connect(gain).connect(capture);
   tone.start();
   const frames = [];
