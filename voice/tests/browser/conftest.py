@@ -29,7 +29,7 @@ from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = os.environ.get("KOE_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("KOE_TEST_ARTIFACTS", ROOT / "var" / "test-artifacts"))
+ARTIFACTS = Path(os.environ.get("KOE_TEST_ARTIFACTS", settings.KOE_VAR_DIR / "test-artifacts"))
 PASSWORD = "a-browser-test-password"
 
 
