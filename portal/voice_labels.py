@@ -18,6 +18,10 @@ VOICE_LABELS: dict[str, object] = {
     "or type your question below.",
     "holdLonger": "Hold the button (or the space bar) while you talk.",
     "reconnected": "Reconnected. The conversation goes on.",
+    "newConversation": "Reconnected. This is a new conversation: Koe does not remember the "
+    "questions before the break.",
+    "noAudio": "This browser cannot play or record Koe's audio here. You can still type your "
+    "questions.",
     "connectionLost": "The connection to Koe was lost. Press the button to start again.",
     "somethingWrong": "Something went wrong.",
     "status": {
@@ -25,6 +29,7 @@ VOICE_LABELS: dict[str, object] = {
         "connecting": "Connecting…",
         "reconnecting": "Connection lost, reconnecting…",
         "listening": "Listening",
+        "ready_to_type": "Ready: type a question, or press Start talking",
         "ready": "Ready: hold the button or the space bar to talk",
         "hearing": "Listening while you hold",
         "muted": "Muted",

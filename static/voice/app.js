@@ -8,6 +8,8 @@ import { Transcript } from "./transcript.js";
 const MIN_TURN_MS = 150; // a shorter push-to-talk press is a slip, not a question
 const BYTES_PER_MS = 48;
 const MIC_KEY = "koe.microphone";
+const NOTICE_MS = 8000;
+const ANSWERING = new Set(["thinking", "searching", "speaking"]);
 
 function $(selector) {
   return document.querySelector(selector);
@@ -19,17 +21,22 @@ class VoicePage {
     this.labels = JSON.parse($("#voice-labels").textContent);
     this.audio = new VoiceAudio();
     this.connection = new VoiceConnection(voiceSocketUrl(root.dataset.socket));
+    this.connection.greeting = () => ({ type: "mode", mode: this.mode });
     this.transcript = new Transcript($("#transcript"), this.labels);
     this.mode = "hands_free";
-    this.live = false; // hands-free listening, or a push-to-talk conversation, is on
-    this.holding = false; // push-to-talk button held
+    this.listening = false; // hands-free: the microphone streams to Koe
+    this.holding = false; // push-to-talk: the button (or space bar) is down
+    this.press = 0; // which press is current, to tell a stale one after an await
+    this.releasing = null; // the end of the last press, while its tail is being sent
     this.tail = false; // sending the flushed end of a push-to-talk turn
     this.turnBytes = 0;
     this.muted = false;
     this.serverStatus = "idle";
-    this.pendingTyped = [];
-    this.spokenTurns = 0; // spoken turns begun whose item has not been announced yet
+    this.playingItem = null; // the assistant item the binary frames now belong to
+    this.pendingTyped = []; // typed questions shown but not confirmed: {localId, text}
     this.framesSent = 0;
+    this.shownStatus = null;
+    this.noticeTimer = 0;
     this.bind();
     this.render();
   }
@@ -49,14 +56,19 @@ class VoicePage {
     }
     // Space (or Enter on the focused button) holds to talk, except while typing a question.
     document.addEventListener("keydown", (e) => {
-      if (this.mode !== "push_to_talk" || e.repeat || !this.isTalkKey(e)) return;
+      if (this.mode !== "push_to_talk" || !this.isTalkKey(e)) return;
       e.preventDefault();
-      this.pressStart();
+      if (!e.repeat) this.pressStart();
     });
     document.addEventListener("keyup", (e) => {
       if (this.mode !== "push_to_talk" || !this.isTalkKey(e)) return;
       e.preventDefault();
       this.pressEnd();
+    });
+    // A press whose key-up never comes (the window lost focus) ends now, not later.
+    window.addEventListener("blur", () => this.pressEnd());
+    document.addEventListener("visibilitychange", () => {
+      if (document.hidden) this.pressEnd();
     });
     for (const radio of document.querySelectorAll("input[name=mode]")) {
       radio.addEventListener("change", () => this.setMode(radio.value));
@@ -68,7 +80,7 @@ class VoicePage {
       e.preventDefault();
       this.ask();
     });
-    $("#banner-close").addEventListener("click", () => this.hideBanner());
+    $("#alert-close").addEventListener("click", () => this.clearAlert());
 
     this.audio.addEventListener("frame", (e) => this.onFrame(e.detail));
     this.audio.addEventListener("stats", (e) => this.showStats(e.detail));
@@ -80,7 +92,7 @@ class VoicePage {
     this.connection.addEventListener("event", (e) => this.onEvent(e.detail));
     this.connection.addEventListener("audio", (e) => this.onAudio(e.detail));
     this.connection.addEventListener("open", (e) => this.onOpen(e.detail));
-    this.connection.addEventListener("reconnecting", () => this.setStatus("reconnecting"));
+    this.connection.addEventListener("reconnecting", () => this.onDropped());
     this.connection.addEventListener("closed", (e) => this.onClosed(e.detail));
     window.addEventListener("pagehide", () => this.connection.close());
   }
@@ -95,31 +107,40 @@ class VoicePage {
   }
 
   // -- starting and ending ----------------------------------------------------------------------
-  async openMicrophone() {
-    if (this.audio.microphoneOpen) return true;
+  async prepareAudio() {
     try {
-      const used = await this.audio.startMicrophone(localStorage.getItem(MIC_KEY) || undefined);
+      await this.audio.ensureContext();
+      return true;
+    } catch {
+      this.showAlert(this.labels.noAudio);
+      return false;
+    }
+  }
+
+  async openMicrophone() {
+    try {
+      const used = await this.audio.openMicrophone(localStorage.getItem(MIC_KEY) || undefined);
       await this.listMicrophones(used);
       this.applyMute();
       return true;
     } catch (error) {
-      if (error && error.name === "OverconstrainedError") {
+      if (error && error.name === "OverconstrainedError" && localStorage.getItem(MIC_KEY)) {
         localStorage.removeItem(MIC_KEY); // the remembered microphone is gone: use the default
         return this.openMicrophone();
       }
-      this.showBanner(this.labels.noMicrophone, "error");
+      this.showAlert(this.labels.noMicrophone);
       return false;
     }
   }
 
   async toggleHandsFree() {
-    if (this.live) {
+    if (this.listening) {
       this.end();
       return;
     }
-    await this.audio.ensureContext();
-    if (!(await this.openMicrophone())) return;
-    this.live = true;
+    if (!(await this.prepareAudio()) || !(await this.openMicrophone())) return;
+    if (this.mode !== "hands_free") return; // switched meanwhile
+    this.listening = true;
     this.connect();
     this.render();
   }
@@ -127,34 +148,39 @@ class VoicePage {
   connect() {
     if (!this.connection.wanted) {
       this.connection.connect();
-      this.connection.send({ type: "mode", mode: this.mode });
-      this.setStatus("connecting");
+      this.serverStatus = "connecting";
     }
   }
 
   end() {
-    this.live = false;
+    this.listening = false;
     this.holding = false;
+    this.press += 1;
     this.connection.close();
     this.audio.stopMicrophone();
-    this.audio.stop();
+    this.stopPlayback();
     this.serverStatus = "idle";
     this.render();
   }
 
-  setMode(mode) {
+  async setMode(mode) {
+    if (this.holding) await this.pressEnd(); // a turn in progress is sent, not lost
     this.mode = mode;
-    this.holding = false;
+    // Hands-free streams whenever the microphone is open; push-to-talk only while held.
+    this.listening = mode === "hands_free" && this.connection.wanted && this.audio.microphoneOpen;
     if (this.connection.wanted) this.connection.send({ type: "mode", mode });
-    if (mode === "push_to_talk" && this.connection.wanted) this.live = true;
     this.render();
   }
 
   async chooseMicrophone(deviceId) {
     localStorage.setItem(MIC_KEY, deviceId);
-    if (this.audio.microphoneOpen) {
-      await this.audio.startMicrophone(deviceId);
+    if (!this.audio.microphoneOpen) return;
+    try {
+      await this.audio.switchMicrophone(deviceId);
       this.applyMute();
+    } catch {
+      this.showAlert(this.labels.noMicrophone);
+      this.end();
     }
   }
 
@@ -186,31 +212,38 @@ class VoicePage {
   // -- push-to-talk -------------------------------------------------------------------------------
   async pressStart() {
     if (this.holding) return;
+    if (this.releasing) await this.releasing; // the last turn's tail and commit go first
+    const press = ++this.press;
     this.holding = true;
     this.turnBytes = 0;
     this.render();
-    await this.audio.ensureContext();
-    if (!(await this.openMicrophone())) {
-      this.holding = false;
+    if (!(await this.prepareAudio()) || !(await this.openMicrophone())) {
+      if (press === this.press) this.holding = false;
       this.render();
       return;
     }
-    this.live = true;
+    if (press !== this.press || !this.holding) return; // let go (or ended) meanwhile
     this.connect();
     await this.bargeIn();
   }
 
-  async pressEnd() {
-    if (!this.holding) return;
+  pressEnd() {
+    if (!this.holding) return this.releasing || Promise.resolve();
+    this.holding = false;
+    this.releasing = this.sendTurn().finally(() => {
+      this.releasing = null;
+    });
+    return this.releasing;
+  }
+
+  async sendTurn() {
     this.tail = true;
     await this.audio.flush();
     this.tail = false;
-    this.holding = false;
     if (this.turnBytes < MIN_TURN_MS * BYTES_PER_MS) {
-      this.connection.send({ type: "clear" });
-      this.showBanner(this.labels.holdLonger, "notice");
+      if (this.connection.wanted) this.connection.send({ type: "clear" });
+      this.showNotice(this.labels.holdLonger);
     } else {
-      this.spokenTurns += 1;
       this.connection.send({ type: "commit" });
     }
     this.render();
@@ -219,7 +252,8 @@ class VoicePage {
   // -- audio out of the microphone ------------------------------------------------------------
   onFrame(frame) {
     this.showLevel(frame.level);
-    const sending = this.mode === "hands_free" ? this.live && !this.muted : this.holding || this.tail;
+    const sending =
+      this.mode === "hands_free" ? this.listening && !this.muted : this.holding || this.tail;
     if (!sending || !this.connection.wanted) return;
     this.connection.sendAudio(frame.pcm);
     this.turnBytes += frame.pcm.byteLength;
@@ -227,12 +261,19 @@ class VoicePage {
   }
 
   // -- the user interrupts the assistant ----------------------------------------------------------
+  stopPlayback() {
+    // Frames of the cut answer may still be on their way: from now on they are dropped.
+    this.playingItem = null;
+    return this.audio.stop();
+  }
+
   async bargeIn() {
-    if (this.serverStatus !== "listening" && this.mode === "push_to_talk") {
-      // Without server turn detection nothing else stops an answer being generated.
+    if (ANSWERING.has(this.serverStatus) || this.audio.speaking) {
+      // The server's turn detection stops an answer when the user speaks hands-free; a press or
+      // a typed question has nobody else to stop it.
       this.connection.send({ type: "cancel" });
     }
-    const heard = await this.audio.stop();
+    const heard = await this.stopPlayback();
     if (heard && heard.itemId) {
       this.transcript.cut(heard.itemId);
       this.connection.send({ type: "truncate", item_id: heard.itemId, played_ms: heard.playedMs });
@@ -247,16 +288,25 @@ class VoicePage {
     const text = input.value.trim();
     if (!text) return;
     input.value = "";
-    await this.audio.ensureContext(); // the answer is spoken too
+    await this.prepareAudio(); // the answer is spoken too; without audio it is still written
     this.connect();
-    await this.bargeIn();
-    this.pendingTyped.push(this.transcript.typed(text));
+    if (this.connection.everOpened) await this.bargeIn();
+    this.pendingTyped.push({ localId: this.transcript.typed(text), text });
     this.connection.send({ type: "text", text });
   }
 
   // -- events from Koe ----------------------------------------------------------------------------
   onOpen({ reconnected }) {
-    if (reconnected) this.showBanner(this.labels.reconnected, "notice");
+    if (reconnected) {
+      // A new socket is a new conversation on the server: earlier turns are not remembered.
+      this.showNotice(this.labels.newConversation);
+    }
+    this.render();
+  }
+
+  onDropped() {
+    this.serverStatus = "reconnecting";
+    this.stopPlayback();
     this.render();
   }
 
@@ -265,28 +315,22 @@ class VoicePage {
       case "ready":
         this.serverStatus = "listening";
         $("#conversation-id").textContent = event.conversation_id;
+        this.clearAlert();
         break;
       case "status":
         this.serverStatus = event.status;
         break;
       case "speech.started":
-        this.spokenTurns += 1;
         this.bargeIn();
         break;
       case "item.created":
-        if (event.role === "user") {
-          // A user item is a spoken turn if one was begun, else the oldest typed question.
-          if (this.spokenTurns > 0) this.spokenTurns -= 1;
-          else if (this.pendingTyped.length > 0) {
-            this.transcript.adopt(this.pendingTyped.shift(), event.item_id);
-          }
-        }
         this.transcript.place(event.item_id, event.role, event.previous_item_id);
         break;
       case "transcript.delta":
         this.transcript.delta(event.item_id, event.role, event.delta);
         break;
       case "transcript.done":
+        if (event.role === "user" && this.adoptTyped(event)) break;
         this.transcript.done(event.item_id, event.role, event.text);
         break;
       case "transcript.failed":
@@ -299,13 +343,13 @@ class VoicePage {
         this.playingItem = event.item_id;
         break;
       case "audio.done":
-        this.audio.endOfItem(event.item_id);
+        if (event.item_id === this.playingItem) this.audio.endOfItem(event.item_id);
         break;
       case "notice":
-        if (event.notice === "reconnected") this.showBanner(this.labels.reconnected, "notice");
+        if (event.notice === "reconnected") this.showNotice(this.labels.reconnected);
         break;
       case "error":
-        this.showBanner(event.message || this.labels.somethingWrong, "error");
+        this.showAlert(event.message || this.labels.somethingWrong);
         break;
       default:
         break;
@@ -313,45 +357,55 @@ class VoicePage {
     this.render();
   }
 
+  // A typed question comes back with its own words: the entry shown at once takes its id.
+  adoptTyped(event) {
+    const index = this.pendingTyped.findIndex((p) => p.text === event.text.trim());
+    if (index < 0) return false;
+    const [pending] = this.pendingTyped.splice(index, 1);
+    return this.transcript.adopt(pending.localId, event.item_id);
+  }
+
   onAudio(buffer) {
     if (this.playingItem) this.audio.play(this.playingItem, buffer);
   }
 
   onClosed({ message, code }) {
-    const wasLive = this.live;
-    this.live = false;
+    const wasOn = this.listening || this.holding;
+    this.listening = false;
     this.holding = false;
+    this.press += 1;
     this.serverStatus = "idle";
+    this.pendingTyped = [];
     this.audio.stopMicrophone();
+    this.stopPlayback();
     if (code === 4401) {
       window.location.assign(this.root.dataset.login);
       return;
     }
-    if (message) this.showBanner(message, "error");
-    else if (wasLive && code !== 1000) this.showBanner(this.labels.connectionLost, "error");
+    if (message) this.showAlert(message);
+    else if (wasOn && code !== 1000) this.showAlert(this.labels.connectionLost);
     this.render();
   }
 
   // -- what the page shows ------------------------------------------------------------------------
-  setStatus(status) {
-    this.serverStatus = status;
-    this.render();
-  }
-
   render() {
     const talk = $("#talk");
-    const connected = this.connection.wanted;
     let status = this.serverStatus;
     if (this.audio.speaking && status !== "searching") status = "speaking";
     if (this.holding) status = "hearing";
     if (status === "listening" && this.mode === "push_to_talk") status = "ready";
+    if (status === "listening" && !this.listening) status = "ready_to_type";
     if (status === "listening" && this.muted) status = "muted";
     this.root.dataset.status = status;
-    $("#status").textContent = this.labels.status[status] || "";
+    if (status !== this.shownStatus) {
+      // Written only when it changes: it is a live region, and the talk button's description.
+      this.shownStatus = status;
+      $("#status").textContent = this.labels.status[status] || "";
+    }
     $("#cue").hidden = status !== "searching";
     if (this.mode === "hands_free") {
-      talk.textContent = this.live ? this.labels.stop : this.labels.start;
-      talk.setAttribute("aria-pressed", String(this.live));
+      talk.textContent = this.listening ? this.labels.stop : this.labels.start;
+      talk.setAttribute("aria-pressed", String(this.listening));
     } else {
       talk.textContent = this.holding ? this.labels.release : this.labels.hold;
       talk.setAttribute("aria-pressed", String(this.holding));
@@ -359,7 +413,7 @@ class VoicePage {
     const mute = $("#mute");
     mute.textContent = this.muted ? this.labels.unmute : this.labels.mute;
     mute.setAttribute("aria-pressed", String(this.muted));
-    $("#end").hidden = !connected;
+    $("#end").hidden = !this.connection.wanted;
   }
 
   showLevel(rms) {
@@ -374,17 +428,24 @@ class VoicePage {
     $("#frames").textContent = String(this.framesSent);
   }
 
-  showBanner(message, kind) {
-    const banner = $("#banner");
-    banner.dataset.kind = kind;
-    // Errors interrupt (role=alert); notices are announced politely.
-    banner.setAttribute("role", kind === "error" ? "alert" : "status");
-    $("#banner-text").textContent = message;
-    banner.hidden = false;
+  // Errors go to an alert region, news to a status region; both stay in the page (empty when
+  // quiet) so that screen readers announce what is written into them.
+  showAlert(message) {
+    $("#alert").textContent = message;
+    $("#alert-close").hidden = false;
   }
 
-  hideBanner() {
-    $("#banner").hidden = true;
+  clearAlert() {
+    $("#alert").textContent = "";
+    $("#alert-close").hidden = true;
+  }
+
+  showNotice(message) {
+    $("#notice").textContent = message;
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = setTimeout(() => {
+      $("#notice").textContent = "";
+    }, NOTICE_MS);
   }
 }
 

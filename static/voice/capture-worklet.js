@@ -7,6 +7,8 @@ import { PROTOCOL_RATE, StreamResampler, floatToPcm16 } from "./resampler.js";
 // upstream events) of 20 ms for the same audio, which matters on a busy gateway.
 const FRAME_MS = 40;
 const FRAME_SAMPLES = (PROTOCOL_RATE * FRAME_MS) / 1000;
+// The flushed tail of a turn is padded with silence to this much: Koe refuses frames under 5 ms.
+const MIN_TAIL_SAMPLES = (PROTOCOL_RATE * 10) / 1000;
 
 class CaptureProcessor extends AudioWorkletProcessor {
   constructor() {
@@ -59,8 +61,9 @@ class CaptureProcessor extends AudioWorkletProcessor {
 
   emit(partial) {
     if (this.filled === 0) return;
-    // An even number of bytes always: whole PCM16 samples.
-    const frame = partial ? this.frame.slice(0, this.filled) : this.frame;
+    // An even number of bytes always: whole PCM16 samples (the rest of the buffer is zeros).
+    const length = Math.max(this.filled, MIN_TAIL_SAMPLES);
+    const frame = partial ? this.frame.slice(0, length) : this.frame;
     const level = Math.sqrt(this.sumSquares / this.filled);
     this.port.postMessage({ type: "frame", pcm: frame.buffer, level }, [frame.buffer]);
     this.frame = new Int16Array(FRAME_SAMPLES);

@@ -10,7 +10,9 @@ const FINAL = new Map([
   [4502, "The assistant is not reachable at the moment. Try again in a little while."],
 ]);
 const RETRY_DELAYS_MS = [500, 1500, 4000];
-const HELD_AUDIO_MS = 3000; // what the page holds while the socket opens (the server holds as much)
+// Audio the page holds while the socket opens: within the 2-second burst the server accepts at
+// once (its rate limit), so that the held audio is not refused when it goes out.
+const HELD_AUDIO_MS = 1500;
 const BYTES_PER_MS = 48;
 
 export class VoiceConnection extends EventTarget {
@@ -20,10 +22,11 @@ export class VoiceConnection extends EventTarget {
     this.socket = null;
     this.wanted = false; // the user wants a conversation: reconnect if it drops
     this.attempt = 0;
-    this.held = [];
+    this.held = []; // commands (strings) and audio (ArrayBuffers), in the order they were made
     this.heldBytes = 0;
     this.lastError = null;
     this.everOpened = false;
+    this.greeting = null; // () => command sent first on every (re)open, e.g. the turn mode
   }
 
   get open() {
@@ -40,6 +43,8 @@ export class VoiceConnection extends EventTarget {
       const reconnected = this.everOpened;
       this.everOpened = true;
       this.attempt = 0;
+      // A new socket is a new conversation on the server: it must hear the mode again first.
+      if (this.greeting) socket.send(JSON.stringify(this.greeting()));
       for (const data of this.held) socket.send(data);
       this.held = [];
       this.heldBytes = 0;
@@ -70,6 +75,7 @@ export class VoiceConnection extends EventTarget {
     const final = FINAL.get(close.code);
     if (final || !this.wanted) {
       this.wanted = false;
+      this.everOpened = false;
       this.held = [];
       this.heldBytes = 0;
       let message = final || null;
@@ -84,6 +90,9 @@ export class VoiceConnection extends EventTarget {
     // Dropped (network, server restart, too slow): try again a few times.
     if (this.attempt >= RETRY_DELAYS_MS.length) {
       this.wanted = false;
+      this.everOpened = false;
+      this.held = [];
+      this.heldBytes = 0;
       this.dispatchEvent(
         new CustomEvent("closed", {
           detail: { code: close.code, message: "The connection to Koe was lost.", final: true },
@@ -107,9 +116,12 @@ export class VoiceConnection extends EventTarget {
     if (!this.wanted) return;
     this.held.push(buffer);
     this.heldBytes += buffer.byteLength;
-    while (this.heldBytes > HELD_AUDIO_MS * BYTES_PER_MS && this.held.length > 0) {
-      const dropped = this.held.shift();
-      this.heldBytes -= typeof dropped === "string" ? 0 : dropped.byteLength;
+    // Too much audio: the oldest audio goes, never a held command (a typed question, a commit).
+    while (this.heldBytes > HELD_AUDIO_MS * BYTES_PER_MS) {
+      const index = this.held.findIndex((data) => typeof data !== "string");
+      if (index < 0) break;
+      this.heldBytes -= this.held[index].byteLength;
+      this.held.splice(index, 1);
     }
   }
 
@@ -122,6 +134,7 @@ export class VoiceConnection extends EventTarget {
 
   close() {
     this.wanted = false;
+    this.everOpened = false;
     this.held = [];
     this.heldBytes = 0;
     if (this.socket) this.socket.close(1000, "done");

@@ -5,6 +5,7 @@
 // Messages in:  {type: "audio", itemId, pcm: ArrayBuffer}  (transferred)
 //               {type: "end", itemId}    no more audio for that item: play it to the end
 //               {type: "stop"}           barge-in: silence now
+//               {type: "ping", id}       answered with {type: "pong", id} once all before it is done
 // Messages out: {type: "started", itemId}             the first sample of an item is playing
 //               {type: "drained", itemId, playedMs}   an item played to its end
 //               {type: "stopped", itemId, playedMs}   stop: how much of the item was heard
@@ -44,6 +45,8 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     } else if (message.type === "end") {
       const item = this.items.find((i) => i.id === message.itemId && !i.ended);
       if (item) this.endItem(item);
+    } else if (message.type === "ping") {
+      this.port.postMessage({ type: "pong", id: message.id });
     } else if (message.type === "stop") {
       const current = this.items[0];
       this.port.postMessage({

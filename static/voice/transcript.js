@@ -46,6 +46,8 @@ export class Transcript {
     if (entry.done) return;
     entry.text.textContent += delta;
     entry.node.classList.add("partial");
+    // Screen readers wait for the finished turn rather than read every word fragment.
+    entry.node.setAttribute("aria-busy", "true");
   }
 
   done(itemId, role, text) {
@@ -53,6 +55,7 @@ export class Transcript {
     entry.done = true;
     entry.text.textContent = text;
     entry.node.classList.remove("partial");
+    entry.node.removeAttribute("aria-busy");
   }
 
   failed(itemId) {
@@ -81,8 +84,11 @@ export class Transcript {
       const chip = document.createElement("li");
       const link = document.createElement("a");
       link.className = "chip";
-      // Only Koe's own passage pages: an id that leaves the server never becomes a foreign URL.
-      if (typeof citation.url === "string" && citation.url.startsWith("/")) link.href = citation.url;
+      // Only Koe's own pages: a link that resolves to another origin is not made.
+      if (typeof citation.url === "string" && citation.url) {
+        const url = new URL(citation.url, window.location.origin);
+        if (url.origin === window.location.origin) link.href = url.pathname + url.search;
+      }
       link.target = "_blank";
       link.rel = "noopener";
       // The location usually starts with the title ("Leave > Annual leave"): say it once.
@@ -96,7 +102,8 @@ export class Transcript {
 
   // A typed question shows at once, before the server confirms it.
   typed(text) {
-    const itemId = `local-${this.entries.size}`;
+    this.typedCount = (this.typedCount || 0) + 1;
+    const itemId = `local-${this.typedCount}`;
     const entry = this.create(itemId, "user");
     entry.text.textContent = text;
     entry.done = true;
@@ -104,10 +111,13 @@ export class Transcript {
     return itemId;
   }
 
-  // The server's id for a typed question: the entry keeps its place and takes the id.
+  // The server's id for a typed question: the shown entry keeps its place and takes the id
+  // (an empty entry the server's item.created made meanwhile goes).
   adopt(localId, itemId) {
     const entry = this.entries.get(localId);
     if (!entry) return false;
+    const placeholder = this.entries.get(itemId);
+    if (placeholder && placeholder !== entry) placeholder.node.remove();
     this.entries.delete(localId);
     this.entries.set(itemId, entry);
     entry.node.dataset.itemId = itemId;

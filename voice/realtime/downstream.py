@@ -106,14 +106,27 @@ class Downstream:
         upstream_id = str(item.get("id") or "")
         if not upstream_id:
             return []
-        return [
+        koe_id = self.ids.koe_id(upstream_id)
+        out: list[Outgoing] = [
             {
                 "type": "item.created",
-                "item_id": self.ids.koe_id(upstream_id),
+                "item_id": koe_id,
                 "role": item["role"],
                 "previous_item_id": self.ids.known_koe_id(event.get("previous_item_id")),
             }
         ]
+        typed = " ".join(
+            str(part.get("text") or "")
+            for part in item.get("content") or []
+            if isinstance(part, dict) and part.get("type") == "input_text"
+        ).strip()
+        if item["role"] == "user" and typed:
+            # A typed question has no transcription: its words are its transcript. The page
+            # matches them to the question it showed, whatever else happened meanwhile.
+            out.append(
+                {"type": "transcript.done", "role": "user", "item_id": koe_id, "text": typed}
+            )
+        return out
 
     def _user_delta(self, event: dict[str, Any]) -> list[Outgoing]:
         return [self._transcript("transcript.delta", "user", event, "delta")]

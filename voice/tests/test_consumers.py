@@ -203,9 +203,15 @@ async def test_malformed_frames_get_errors_and_the_socket_stays_open(fake):
     # Still talking.
     await comm.send_to(text_data=json.dumps({"type": "text", "text": "hello"}))
     frames = await collect_until(
-        comm, lambda f: isinstance(f, dict) and f["type"] == "transcript.done"
+        comm,
+        lambda f: (
+            isinstance(f, dict) and f["type"] == "transcript.done" and f["role"] == "assistant"
+        ),
     )
     assert frames[-1]["text"] == "You get twenty days."
+    # The typed question came back as the user's transcript first.
+    typed = next(f for f in frames if isinstance(f, dict) and f["type"] == "transcript.done")
+    assert typed["role"] == "user" and typed["text"] == "hello"
     assert all(
         e["session"].get("instructions") != "x" for e in fake.current.of_type("session.update")
     )

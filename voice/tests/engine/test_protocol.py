@@ -224,6 +224,17 @@ async def send_audio(conn, audio: bytes, frame_ms: int = 100):
         await conn.send({"type": "input_audio_buffer.append", "audio": chunk})
 
 
+async def use_push_to_talk(conn):
+    """Turn detection off: the client commits each turn."""
+    await conn.send(
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
+        }
+    )
+    await until(conn, "session.updated")
+
+
 async def ask_in_text(conn, text: str):
     await conn.send(
         {
@@ -455,13 +466,7 @@ async def test_the_session_expires_with_session_expired_then_1001(engine_models)
 async def test_clear_drops_the_buffered_audio(engine, say):
     async with connect(engine) as conn:
         await receive(conn)
-        await conn.send(
-            {
-                "type": "session.update",
-                "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
-            }
-        )
-        await until(conn, "session.updated")
+        await use_push_to_talk(conn)
         await send_audio(conn, say(QUESTION))
         await conn.send({"type": "input_audio_buffer.clear"})
         assert (await until(conn, "input_audio_buffer.cleared"))[-1]["type"] == (
@@ -596,13 +601,7 @@ async def test_a_push_to_talk_turn_is_transcribed_once(engine_models, say):
     try:
         async with connect(f"ws://127.0.0.1:{port}") as conn:
             await receive(conn)
-            await conn.send(
-                {
-                    "type": "session.update",
-                    "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
-                }
-            )
-            await until(conn, "session.updated")
+            await use_push_to_talk(conn)
             await send_audio(conn, say(QUESTION))
             await conn.send({"type": "input_audio_buffer.commit"})
             await conn.send({"type": "response.create"})

@@ -183,3 +183,28 @@ def test_usage_summary_tolerates_missing_details():
         "output_text_tokens": 0,
         "output_audio_tokens": 0,
     }
+
+
+def test_a_typed_question_comes_back_with_its_words_as_the_transcript():
+    down = Downstream()
+    out = down.translate(
+        {
+            "type": "conversation.item.added",
+            "previous_item_id": None,
+            "item": {
+                "id": "kt1_1",
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "How many days of leave?"}],
+            },
+        }
+    )
+    created, transcript = out
+    assert isinstance(created, dict) and isinstance(transcript, dict)
+    assert created["type"] == "item.created" and created["role"] == "user"
+    assert transcript == {
+        "type": "transcript.done",
+        "role": "user",
+        "item_id": created["item_id"],
+        "text": "How many days of leave?",
+    }

@@ -44,6 +44,10 @@ class Harness:
             m for m in self.emitted if isinstance(m, dict) and (kind is None or m["type"] == kind)
         ]
 
+    def answers(self) -> list[dict[str, Any]]:
+        """The assistant's finished transcripts (typed questions have theirs too)."""
+        return [m for m in self.messages("transcript.done") if m["role"] == "assistant"]
+
     def audio_bytes(self) -> int:
         return sum(len(m) for m in self.emitted if isinstance(m, bytes))
 
@@ -207,7 +211,7 @@ async def test_two_function_calls_in_one_response_run_on_the_server(fake):
     h = await start(fake, tools=ToolBox(functions={"search_knowledge": search}))
     await h.session.command(Text(type="text", text="How many days of leave?"))
     conn = await fake.wait_for("response.create", count=2)
-    await h.wait(lambda: len(h.messages("transcript.done")) == 1)
+    await h.wait(lambda: len(h.answers()) == 1)
 
     assert sorted(a["query"] for a in seen) == ["holidays", "leave"]
     kinds = [e["type"] for e in conn.received]
@@ -219,13 +223,13 @@ async def test_two_function_calls_in_one_response_run_on_the_server(fake):
     ]
     assert len(outputs_at) == 2
     assert max(outputs_at) < len(kinds) - 1 - kinds[::-1].index("response.create")
-    answer = h.messages("transcript.done")[0]["text"]
+    answer = h.answers()[0]["text"]
     assert "TOOL-RESULT for leave" in answer and "TOOL-RESULT for holidays" in answer
 
     statuses = [m["status"] for m in h.messages("status")]
     assert "searching" in statuses
     (citations,) = h.messages("citations")
-    assert citations["item_id"] == h.messages("transcript.done")[0]["item_id"]
+    assert citations["item_id"] == h.answers()[0]["item_id"]
     assert {c["title"] for c in citations["citations"]} == {"Handbook leave", "Handbook holidays"}
     raw = h.raw_json()
     # Tool output reaches the browser only as what the assistant said aloud.
@@ -258,7 +262,7 @@ async def test_a_slow_or_failing_tool_gives_the_model_an_error_text_and_the_talk
     assert "did not answer within 0.2 seconds" in outputs[0]
     assert "the tool failed" in outputs[1] and "database" not in outputs[1]
     assert "unknown tool 'not_a_tool'" in outputs[2]
-    await h.wait(lambda: len(h.messages("transcript.done")) == 1)
+    await h.wait(lambda: len(h.answers()) == 1)
     first_call = h.records_of("tool_call")[0]
     assert first_call["error"].startswith("the tool did not answer")
     await h.stop()
@@ -305,7 +309,7 @@ async def test_text_during_an_answer_waits_for_response_done(fake):
     await h.wait(lambda: h.audio_bytes() > 0)
     await h.session.command(Text(type="text", text="second"))
     conn = await fake.wait_for("response.create", count=2, within=10)
-    await h.wait(lambda: len(h.messages("transcript.done")) == 2, within=10)
+    await h.wait(lambda: len(h.answers()) == 2, within=10)
     assert not [m for m in h.messages("error")]
     assert len(conn.of_type("response.create")) == 2
     await h.stop()
@@ -439,7 +443,7 @@ async def test_a_refused_response_create_does_not_silence_the_assistant(fake):
     await h.wait(lambda: bool(h.messages("error")))
     await h.session.command(Text(type="text", text="second"))
     conn = await fake.wait_for("response.create", count=2)
-    await h.wait(lambda: len(h.messages("transcript.done")) == 1)
+    await h.wait(lambda: len(h.answers()) == 1)
     assert all(e.get("event_id", "").startswith("koe_") for e in conn.of_type("response.create"))
     await h.stop()
 
@@ -470,7 +474,7 @@ async def test_after_a_rollover_ids_stay_and_an_unanswered_question_is_answered(
     second = await fake.wait_for("response.create", within=10)
     assert_replayed(second, fake.user_transcript, "You get twenty days.", "what about holidays?")
     fake.chunk_delay_s = 0.0
-    await h.wait(lambda: len(h.messages("transcript.done")) == 3, within=10)
+    await h.wait(lambda: len(h.answers()) == 2, within=10)
     # The replayed turns were not announced again; only the new answer is new.
     created_after = [m["item_id"] for m in h.messages("item.created")]
     assert created_after[:2] == created_before
@@ -540,7 +544,7 @@ async def test_a_refused_replay_item_does_not_swallow_later_items(fake):
     await h.wait(lambda: bool(h.records_of("rollover")))
     before = len(h.messages("item.created"))
     await h.session.command(Text(type="text", text="a new question"))
-    await h.wait(lambda: len(h.messages("transcript.done")) == 3)
+    await h.wait(lambda: len(h.answers()) == 2)
     new = h.messages("item.created")[before:]
     assert [m["role"] for m in new] == ["user", "assistant"]
     typed = [r for r in h.records_of("transcript") if r.get("typed")]
@@ -596,6 +600,6 @@ async def test_a_question_typed_while_a_tool_runs_waits_for_the_tool_answer(fake
     ]
     # The tool's answer goes up before any further response.create.
     assert kinds.index("output") < [i for i, k in enumerate(kinds) if k == "response.create"][1]
-    await h.wait(lambda: len(h.messages("transcript.done")) == 2, within=10)
+    await h.wait(lambda: len(h.answers()) == 2, within=10)
     assert not h.messages("error")
     await h.stop()
