@@ -51,6 +51,8 @@ class ConversationEvent(models.Model):
     data = models.JSONField(default=dict)
     # Position within the conversation: the order the session produced the events in.
     sequence = models.PositiveIntegerField()
+    # SHA-256 over this event and the previous event's hash (voice.integrity).
+    chain_hash = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["conversation_id", "sequence"]

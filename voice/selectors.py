@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, time
 
 from django.db.models import IntegerField, Sum
@@ -9,7 +10,8 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from voice.models import ConversationEvent
+from voice.integrity import ChainProblem, StoredEvent, chain_problems
+from voice.models import Conversation, ConversationEvent
 
 
 def user_tokens_today(*, user_id: int) -> int:
@@ -22,3 +24,20 @@ def user_tokens_today(*, user_id: int) -> int:
         out=Sum(Cast(KeyTextTransform("output_tokens", "data"), IntegerField())),
     )
     return int(totals["inp"] or 0) + int(totals["out"] or 0)
+
+
+def conversation_chain_problems(*, batch_size: int = 2000) -> Iterator[ChainProblem]:
+    """Every break in every conversation's hash chain (the integrity check; it reveals no
+    content, only where the records were changed)."""
+    conversations = Conversation.objects.order_by("pk").values_list("pk", "public_id")
+    for pk, public_id in conversations.iterator(chunk_size=batch_size):
+        rows = (
+            ConversationEvent.objects.filter(conversation_id=pk)
+            .order_by("pk")
+            .values_list(
+                "sequence", "event_type", "subject", "at", "actor_id", "data", "chain_hash"
+            )
+        )
+        events = [StoredEvent(*row) for row in rows.iterator(chunk_size=batch_size)]
+        if events:
+            yield from chain_problems(conversation_public_id=str(public_id), events=events)

@@ -1,0 +1,139 @@
+"""The hash chain over each conversation's audit events: tampering shows.
+
+Each event's hash covers its own content and the hash of the event before it in the same
+conversation (the first one chains to a hash of the conversation's public id), so editing,
+deleting or reordering any row breaks the chain from there on. Chains are per conversation
+because conversations are written in parallel; a global chain would serialise every socket's
+writes. `manage.py audit_verify` walks them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+def genesis_hash(*, conversation_public_id: str) -> str:
+    """What the first event of a conversation chains to."""
+    return hashlib.sha256(f"koe-conversation:{conversation_public_id}".encode()).hexdigest()
+
+
+def event_hash(
+    *,
+    previous: str,
+    conversation_public_id: str,
+    sequence: int,
+    event_type: str,
+    subject: str,
+    at: datetime,
+    actor_id: int,
+    data: dict[str, Any],
+) -> str:
+    """SHA-256 of the previous hash and the event's canonical JSON (keys sorted, UTC time)."""
+    canonical = json.dumps(
+        {
+            "conversation": conversation_public_id,
+            "sequence": sequence,
+            "event_type": event_type,
+            "subject": subject,
+            "at": at.isoformat(timespec="microseconds"),
+            "actor": actor_id,
+            "data": data,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(f"{previous}\n{canonical}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    conversation_public_id: str
+    sequence: int
+    kind: str  # "edited", "missing", "reordered", "unchained"
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"conversation {self.conversation_public_id} #{self.sequence}"
+        return f"{where}: {self.kind} ({self.detail})"
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    sequence: int
+    event_type: str
+    subject: str
+    at: datetime
+    actor_id: int
+    data: dict[str, Any]
+    chain_hash: str
+
+    def expected_hash(self, *, previous: str, public_id: str, sequence: int | None = None) -> str:
+        return event_hash(
+            previous=previous,
+            conversation_public_id=public_id,
+            sequence=self.sequence if sequence is None else sequence,
+            event_type=self.event_type,
+            subject=self.subject,
+            at=self.at,
+            actor_id=self.actor_id,
+            data=self.data,
+        )
+
+
+def chain_problems(
+    *, conversation_public_id: str, events: Iterable[StoredEvent]
+) -> list[ChainProblem]:
+    """Every break in one conversation's chain, given its events in stored row order."""
+    public_id = conversation_public_id
+    problems: list[ChainProblem] = []
+    rows = list(events)
+    by_sequence = sorted(rows, key=lambda e: e.sequence)
+    if rows != by_sequence:
+        first = next(a for a, b in zip(rows, by_sequence, strict=True) if a is not b)
+        problems.append(
+            ChainProblem(public_id, first.sequence, "reordered", "rows out of sequence order")
+        )
+    previous = genesis_hash(conversation_public_id=public_id)
+    expected_sequence = 1
+    for event in by_sequence:
+        if event.sequence != expected_sequence:
+            gap = f"records {expected_sequence} to {event.sequence - 1} are absent"
+            problems.append(ChainProblem(public_id, event.sequence, "missing", gap))
+        if event.expected_hash(previous=previous, public_id=public_id) != event.chain_hash:
+            if not event.chain_hash:
+                kind, detail = "unchained", "written without a hash"
+            elif _moved(event, public_id, rows):
+                kind, detail = "reordered", "intact, but its sequence number was changed"
+            else:
+                kind, detail = "edited", "its content does not match its hash"
+            problems.append(ChainProblem(public_id, event.sequence, kind, detail))
+        previous = event.chain_hash
+        expected_sequence = event.sequence + 1
+    return problems
+
+
+# Beyond this many rows a broken link is reported as edited without looking for where it came
+# from (the search below is quadratic).
+MOVED_SEARCH_LIMIT = 300
+
+
+def _moved(event: StoredEvent, public_id: str, rows: list[StoredEvent]) -> bool:
+    """The event's content is intact but it was chained at another place: after another row
+    (or first), with another sequence number. Such a row was moved, not edited."""
+    if len(rows) > MOVED_SEARCH_LIMIT:
+        return False
+    previous_hashes = {genesis_hash(conversation_public_id=public_id)}
+    previous_hashes |= {other.chain_hash for other in rows}
+    sequences = {1} | {other.sequence for other in rows} | {other.sequence + 1 for other in rows}
+    return any(
+        event.expected_hash(previous=previous, public_id=public_id, sequence=sequence)
+        == event.chain_hash
+        for previous in previous_hashes
+        for sequence in sequences
+    )
