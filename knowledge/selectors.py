@@ -85,6 +85,7 @@ class SearchHit:
     page: int | None
     score: float
     order: int
+    document_version: int = 0  # the version the passage was indexed from
 
     @property
     def url(self) -> str:
@@ -156,6 +157,7 @@ def chunk_search(
             page=chunks[pk].page,
             score=round(scores[pk], 6),
             order=chunks[pk].order,
+            document_version=chunks[pk].document_version,
         )
         for pk in best
     ]

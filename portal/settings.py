@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "accounts",
     "knowledge",
     "voice",
+    "audit",
 ]
 
 MIDDLEWARE = [

@@ -28,6 +28,7 @@ class Passage:
     text: str
     location: str = ""
     url: str = ""
+    document_version: int = 0
 
 
 class KnowledgeSearch(Protocol):
@@ -72,6 +73,7 @@ def search_knowledge_tool(*, user: Any) -> ToolFunction:
                     passage=p.text[:600],
                     location=p.location,
                     url=p.url,
+                    document_version=getattr(p, "document_version", 0),
                 )
                 for p in passages
             ),

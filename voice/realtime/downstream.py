@@ -217,6 +217,10 @@ def usage_summary(usage: dict[str, Any]) -> dict[str, int]:
         "input_text_tokens": n(inp.get("text_tokens")),
         "input_audio_tokens": n(inp.get("audio_tokens")),
         "input_cached_tokens": n(inp.get("cached_tokens")),
+        "input_cached_text_tokens": n((inp.get("cached_tokens_details") or {}).get("text_tokens")),
+        "input_cached_audio_tokens": n(
+            (inp.get("cached_tokens_details") or {}).get("audio_tokens")
+        ),
         "output_text_tokens": n(out.get("text_tokens")),
         "output_audio_tokens": n(out.get("audio_tokens")),
     }

@@ -441,7 +441,22 @@ class RealtimeSession:
         self._record(
             Record(
                 "citations",
-                {"item_id": koe_id, "document_ids": [c.document_id for c in citations]},
+                {
+                    "item_id": koe_id,
+                    "document_ids": [c.document_id for c in citations],
+                    # The passages as they were: a later version of a document changes nothing
+                    # in what this answer was based on.
+                    "passages": [
+                        {
+                            "document_id": c.document_id,
+                            "version": c.document_version,
+                            "title": c.title,
+                            "location": c.location,
+                            "text": c.passage,
+                        }
+                        for c in citations
+                    ],
+                },
             )
         )
 
@@ -501,12 +516,20 @@ class RealtimeSession:
         response = event.get("response") or {}
         usage = response.get("usage")
         if isinstance(usage, dict):
-            self._record(
-                Record(
-                    "usage",
-                    {"status": response.get("status", ""), **usage_summary(usage)},
-                )
+            data: dict[str, Any] = {"status": response.get("status", ""), **usage_summary(usage)}
+            # The turn the tokens were spent on: the answer's message, if the response had one.
+            answer = next(
+                (
+                    item
+                    for item in response.get("output") or []
+                    if isinstance(item, dict) and item.get("type") == "message" and item.get("id")
+                ),
+                None,
             )
+            known = self._down.ids.known_koe_id(str(answer["id"])) if answer else None
+            if known:
+                data["item_id"] = known
+            self._record(Record("usage", data))
 
     # -- tools -----------------------------------------------------------------------------------
     async def _tool_call_started(self, event: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ class Citation:
     passage: str
     location: str = ""  # page or heading path
     url: str = ""
+    document_version: int = 0  # kept in the audit record: the passage as it was then
 
     def as_browser(self) -> dict[str, str]:
         return {

@@ -180,6 +180,8 @@ def test_usage_summary_tolerates_missing_details():
         "input_text_tokens": 0,
         "input_audio_tokens": 0,
         "input_cached_tokens": 0,
+        "input_cached_text_tokens": 0,
+        "input_cached_audio_tokens": 0,
         "output_text_tokens": 0,
         "output_audio_tokens": 0,
     }

@@ -1,0 +1,66 @@
+"""Writes of the audit app: the access trail."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.models import AccessLogEntry
+
+# One chain for the whole trail: entries are few (a person's clicks), so writers take turns
+# under this advisory lock to chain each entry to the one before.
+CHAIN_LOCK = 0x6B6F65_61756474  # "koe" "audt"
+GENESIS = hashlib.sha256(b"koe-access-log").hexdigest()
+
+
+def access_entry_hash(
+    *, previous: str, actor_id: int, subject: str, event_type: str, at: Any, data: Any
+) -> str:
+    canonical = json.dumps(
+        {
+            "actor": actor_id,
+            "subject": subject,
+            "event_type": event_type,
+            "at": at.isoformat(timespec="microseconds"),
+            "data": data,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(f"{previous}\n{canonical}".encode()).hexdigest()
+
+
+def access_log_write(
+    *, actor: AbstractBaseUser, event_type: str, subject: str = "", data: dict[str, Any]
+) -> AccessLogEntry:
+    """Record that `actor` read or exported audit records (before they are shown)."""
+    stored = json.loads(json.dumps(data, default=str))  # as the database gives it back
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK])
+        previous = (
+            AccessLogEntry.objects.order_by("-pk").values_list("chain_hash", flat=True).first()
+            or GENESIS
+        )
+        at = timezone.now()
+        return AccessLogEntry.objects.create(
+            actor_id=actor.pk,
+            subject=subject[:64],
+            event_type=event_type[:32],
+            at=at,
+            data=stored,
+            chain_hash=access_entry_hash(
+                previous=previous,
+                actor_id=int(actor.pk),
+                subject=subject[:64],
+                event_type=event_type[:32],
+                at=at,
+                data=stored,
+            ),
+        )
