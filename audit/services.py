@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -37,9 +37,16 @@ def access_entry_hash(
 
 
 def access_log_write(
-    *, actor: AbstractBaseUser, event_type: str, subject: str = "", data: dict[str, Any]
+    *,
+    actor: AbstractBaseUser | AnonymousUser,
+    event_type: str,
+    subject: str = "",
+    data: dict[str, Any],
 ) -> AccessLogEntry:
     """Record that `actor` read or exported audit records (before they are shown)."""
+    if actor.pk is None:
+        raise ValueError("only a signed-in user leaves an access trail")
+    actor_id = int(actor.pk)
     stored = json.loads(json.dumps(data, default=str))  # as the database gives it back
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -50,14 +57,14 @@ def access_log_write(
         )
         at = timezone.now()
         return AccessLogEntry.objects.create(
-            actor_id=actor.pk,
+            actor_id=actor_id,
             subject=subject[:64],
             event_type=event_type[:32],
             at=at,
             data=stored,
             chain_hash=access_entry_hash(
                 previous=previous,
-                actor_id=int(actor.pk),
+                actor_id=actor_id,
                 subject=subject[:64],
                 event_type=event_type[:32],
                 at=at,

@@ -330,6 +330,17 @@ KOE_TOOL_TIMEOUT_SECONDS = env.float("KOE_TOOL_TIMEOUT_SECONDS", default=8.0)
 KOE_MAX_SESSIONS_PER_USER = env.int("KOE_MAX_SESSIONS_PER_USER", default=2)
 KOE_UPSTREAM_CONNECTS_PER_MINUTE = env.int("KOE_UPSTREAM_CONNECTS_PER_MINUTE", default=30)
 KOE_DAILY_TOKEN_QUOTA = env.int("KOE_DAILY_TOKEN_QUOTA", default=0)
+
+# Prices per million tokens added to (or replacing) voice.pricing's list prices, as JSON:
+# {"model": {"text_input": 4, "text_cached": 0.4, "text_output": 16, "audio_input": 32,
+#  "audio_cached": 0.4, "audio_output": 64, "source": "...", "as_of": "YYYY-MM-DD"}}
+KOE_PRICES = env.str("KOE_PRICES", default="")
+try:
+    from voice.pricing import price_table as _price_table
+
+    _price_table(KOE_PRICES)
+except (ValueError, KeyError, TypeError, ArithmeticError) as _error:
+    raise ImproperlyConfigured(f"KOE_PRICES is not a valid price table: {_error!r}") from None
 # The knowledge search behind the search_knowledge tool (the knowledge app provides it).
 KOE_KNOWLEDGE_SEARCH = env.str("KOE_KNOWLEDGE_SEARCH", default="knowledge.selectors.chunk_search")
 

@@ -14,5 +14,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
     path("knowledge/", include("knowledge.urls")),
+    path("conversations/", include("voice.urls")),
+    path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, time
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
 
-from django.db.models import IntegerField, Sum
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
+from accounts.roles import Role
+from accounts.selectors import user_has_role
 from voice.integrity import ChainProblem, StoredEvent, chain_problems
 from voice.models import Conversation, ConversationEvent
 
@@ -41,3 +47,196 @@ def conversation_chain_problems(*, batch_size: int = 2000) -> Iterator[ChainProb
         events = [StoredEvent(*row) for row in rows.iterator(chunk_size=batch_size)]
         if events:
             yield from chain_problems(conversation_public_id=str(public_id), events=events)
+
+
+# -- conversations: the employee's own, and the auditor's view of all -------------------------
+
+ENDED_BY_ERROR = ("upstream_unavailable", "error")
+EXPIRY_REASONS = ("session_expired", "max_session_age")
+
+
+class NotAnAuditor(PermissionDenied):
+    """Only the auditor role reads other people's conversations."""
+
+
+@dataclass(frozen=True)
+class ConversationFilter:
+    username: str = ""
+    since: date | None = None
+    until: date | None = None  # inclusive
+    text: str = ""
+    tool: str = ""
+    document_id: str = ""  # a cited document's public id
+    provider: str = ""
+    model: str = ""
+    ended: str = ""  # "", "error" or "expiry"
+
+    def as_record(self) -> dict[str, str]:
+        """The filter as the access log keeps it (only what was set)."""
+        return {k: str(v) for k, v in self.__dict__.items() if v not in ("", None)}
+
+
+def _with_summary(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """Turn and token counts, computed for the rows of a page only (correlated subqueries)."""
+    events = ConversationEvent.objects.filter(conversation=OuterRef("pk"))
+    turns = (
+        events.filter(event_type="transcript")
+        .order_by()
+        .values("conversation")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    tokens = (
+        events.filter(event_type="usage")
+        .order_by()
+        .values("conversation")
+        .annotate(
+            n=Sum(Cast(KeyTextTransform("input_tokens", "data"), IntegerField()))
+            + Sum(Cast(KeyTextTransform("output_tokens", "data"), IntegerField()))
+        )
+        .values("n")
+    )
+    return conversations.select_related("user").annotate(
+        turns=Coalesce(Subquery(turns, output_field=IntegerField()), 0),
+        tokens=Coalesce(Subquery(tokens, output_field=IntegerField()), 0),
+    )
+
+
+def _user_id(user: AbstractBaseUser | AnonymousUser) -> int:
+    if not user.is_authenticated or user.pk is None:
+        raise PermissionDenied("sign in first")
+    return int(user.pk)
+
+
+def conversations_of_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Conversation]:
+    """The user's own conversations, newest first."""
+    return _with_summary(Conversation.objects.filter(user_id=_user_id(user))).order_by(
+        "-started_at"
+    )
+
+
+def conversation_of_user(
+    *, user: AbstractBaseUser | AnonymousUser, public_id: str
+) -> Conversation | None:
+    """One of the user's own conversations (None for anyone else's: it does not exist for them)."""
+    return Conversation.objects.filter(user_id=_user_id(user), public_id=public_id).first()
+
+
+def _require_auditor(user: AbstractBaseUser | AnonymousUser) -> None:
+    if not user_has_role(user=user, role=Role.AUDITOR):
+        raise NotAnAuditor("the auditor role is required")
+
+
+def conversations_for_audit(
+    *, auditor: AbstractBaseUser | AnonymousUser, filters: ConversationFilter
+) -> QuerySet[Conversation]:
+    """Everyone's conversations matching the filter, newest first (auditors only)."""
+    _require_auditor(auditor)
+    found = Conversation.objects.all()
+    if filters.username:
+        found = found.filter(user__username=filters.username)
+    if filters.since:
+        found = found.filter(started_at__date__gte=filters.since)
+    if filters.until:
+        found = found.filter(started_at__date__lte=filters.until)
+    if filters.provider:
+        found = found.filter(provider=filters.provider)
+    if filters.model:
+        found = found.filter(model=filters.model)
+    if filters.ended == "error":
+        found = found.filter(end_reason__in=ENDED_BY_ERROR)
+    events = ConversationEvent.objects.filter(conversation=OuterRef("pk"))
+    if filters.ended == "expiry":
+        found = found.filter(
+            Exists(events.filter(event_type="rollover", data__reason__in=EXPIRY_REASONS))
+        )
+    if filters.text:
+        # Served by the trigram index on transcript text (English and Japanese alike).
+        found = found.filter(
+            Exists(events.filter(event_type="transcript", data__text__icontains=filters.text))
+        )
+    if filters.tool:
+        found = found.filter(Exists(events.filter(event_type="tool_call", data__name=filters.tool)))
+    if filters.document_id:
+        found = found.filter(
+            Exists(
+                events.filter(
+                    event_type="citations", data__document_ids__contains=[filters.document_id]
+                )
+            )
+        )
+    return _with_summary(found).order_by("-started_at", "-pk")
+
+
+def conversation_for_audit(
+    *, auditor: AbstractBaseUser | AnonymousUser, public_id: str
+) -> Conversation | None:
+    """Any conversation, for an auditor."""
+    _require_auditor(auditor)
+    return Conversation.objects.select_related("user").filter(public_id=public_id).first()
+
+
+def conversation_records(
+    *, user: AbstractBaseUser | AnonymousUser, conversation: Conversation
+) -> QuerySet[ConversationEvent]:
+    """A conversation's records in order, for its owner or an auditor."""
+    if conversation.user_id != user.pk:
+        _require_auditor(user)
+    return ConversationEvent.objects.filter(conversation=conversation).order_by("sequence")
+
+
+def conversation_choices(*, auditor: AbstractBaseUser | AnonymousUser) -> dict[str, list[str]]:
+    """The providers, models and tools that occur, for the auditor's filter menus."""
+    _require_auditor(auditor)
+    return {
+        "provider": sorted(Conversation.objects.values_list("provider", flat=True).distinct()),
+        "model": sorted(Conversation.objects.values_list("model", flat=True).distinct()),
+        "tool": sorted(
+            ConversationEvent.objects.filter(event_type="tool_call")
+            .values_list("data__name", flat=True)
+            .distinct()
+        ),
+    }
+
+
+EXPORT_FIELDS = (
+    "conversation",
+    "user",
+    "provider",
+    "model",
+    "sequence",
+    "at",
+    "event_type",
+    "subject",
+    "data",
+    "chain_hash",
+)
+
+
+def records_for_audit(
+    *,
+    auditor: AbstractBaseUser | AnonymousUser,
+    filters: ConversationFilter,
+    chunk_size: int = 2000,
+) -> Iterator[dict[str, Any]]:
+    """Every record of the filtered conversations, streamed from a server-side cursor (memory
+    stays flat however many there are), in conversation and sequence order."""
+    conversations = conversations_for_audit(auditor=auditor, filters=filters).values("pk")
+    rows = (
+        ConversationEvent.objects.filter(conversation__in=Subquery(conversations))
+        .order_by("conversation_id", "sequence")
+        .values_list(
+            "conversation__public_id",
+            "conversation__user__username",
+            "conversation__provider",
+            "conversation__model",
+            "sequence",
+            "at",
+            "event_type",
+            "subject",
+            "data",
+            "chain_hash",
+        )
+    )
+    for row in rows.iterator(chunk_size=chunk_size):
+        yield dict(zip(EXPORT_FIELDS, row, strict=True))

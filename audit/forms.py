@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from django import forms
+
+from voice.selectors import ConversationFilter
+
+
+class ConversationFilterForm(forms.Form):
+    """The auditor's filter (GET): every field optional."""
+
+    user = forms.CharField(required=False, max_length=150, label="User name")
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+    text = forms.CharField(required=False, max_length=200, label="Words said (any language)")
+    tool = forms.ChoiceField(required=False, label="Tool used")
+    document = forms.UUIDField(required=False, label="Cited document (id)")
+    provider = forms.ChoiceField(required=False, label="Provider")
+    model = forms.ChoiceField(required=False, label="Model")
+    ended = forms.ChoiceField(
+        required=False,
+        label="How it went",
+        choices=[
+            ("", "any"),
+            ("error", "ended by an error"),
+            ("expiry", "a model session expired"),
+        ],
+    )
+
+    def __init__(self, *args: object, choices: dict[str, list[str]], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        for name in ("tool", "provider", "model"):
+            field = self.fields[name]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = [("", "any"), *((value, value) for value in choices[name])]
+
+    def to_filter(self) -> ConversationFilter:
+        data = self.cleaned_data
+        return ConversationFilter(
+            username=data.get("user") or "",
+            since=data.get("since"),
+            until=data.get("until"),
+            text=(data.get("text") or "").strip(),
+            tool=data.get("tool") or "",
+            document_id=str(data["document"]) if data.get("document") else "",
+            provider=data.get("provider") or "",
+            model=data.get("model") or "",
+            ended=data.get("ended") or "",
+        )

@@ -1,0 +1,124 @@
+"""The auditor's pages: conversations of everyone (filtered), one conversation's timeline, the
+exports and the access trail. Read-only (GET only); every one of them first writes an
+access-log entry of who looked at what, with which filter.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from accounts.roles import Role
+from accounts.selectors import user_has_role
+from audit.exports import csv_lines, jsonl_lines
+from audit.forms import ConversationFilterForm
+from audit.selectors import access_log_entries
+from audit.services import access_log_write
+from voice.pricing import price_for, price_table
+from voice.selectors import (
+    ConversationFilter,
+    conversation_choices,
+    conversation_for_audit,
+    conversation_records,
+    conversations_for_audit,
+    records_for_audit,
+)
+from voice.timeline import timeline_build
+
+PAGE_SIZE = 50
+
+
+def _is_auditor(request: HttpRequest) -> bool:
+    return user_has_role(user=request.user, role=Role.AUDITOR)
+
+
+def _refused(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/no_access.html", status=403)
+
+
+def _filter(request: HttpRequest) -> tuple[ConversationFilterForm, ConversationFilter]:
+    form = ConversationFilterForm(
+        request.GET or None, choices=conversation_choices(auditor=request.user)
+    )
+    if form.is_bound and form.is_valid():
+        return form, form.to_filter()
+    return form, ConversationFilter()
+
+
+@require_GET
+def conversation_list(request: HttpRequest) -> HttpResponse:
+    if not _is_auditor(request):
+        return _refused(request)
+    form, filters = _filter(request)
+    page_number = request.GET.get("page") or "1"
+    access_log_write(
+        actor=request.user,
+        event_type="conversations.list",
+        data={"filter": filters.as_record(), "page": page_number},
+    )
+    found = conversations_for_audit(auditor=request.user, filters=filters)
+    page = Paginator(found, PAGE_SIZE).get_page(page_number)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "audit/conversations.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+    )
+
+
+@require_GET
+def conversation_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    if not _is_auditor(request):
+        return _refused(request)
+    access_log_write(
+        actor=request.user, event_type="conversation.view", subject=str(public_id), data={}
+    )
+    conversation = conversation_for_audit(auditor=request.user, public_id=public_id)
+    if conversation is None:
+        raise Http404("no such conversation")
+    price = price_for(
+        conversation.model, provider=conversation.provider, table=price_table(settings.KOE_PRICES)
+    )
+    timeline = timeline_build(
+        conversation_records(user=request.user, conversation=conversation), price=price
+    )
+    return render(
+        request,
+        "voice/conversation.html",
+        {"conversation": conversation, "timeline": timeline, "audit": True, "price": price},
+    )
+
+
+@require_GET
+def export(request: HttpRequest, fmt: str) -> StreamingHttpResponse | HttpResponse:
+    if not _is_auditor(request):
+        return _refused(request)
+    _form, filters = _filter(request)
+    access_log_write(
+        actor=request.user,
+        event_type=f"export.{fmt}",
+        data={"filter": filters.as_record()},
+    )
+    records = records_for_audit(auditor=request.user, filters=filters)
+    lines = csv_lines(records) if fmt == "csv" else jsonl_lines(records)
+    content_type = "text/csv" if fmt == "csv" else "application/x-ndjson"
+    response = StreamingHttpResponse(lines, content_type=f"{content_type}; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="koe-audit-{stamp}.{fmt}"'
+    return response
+
+
+@require_GET
+def access_log(request: HttpRequest) -> HttpResponse:
+    if not _is_auditor(request):
+        return _refused(request)
+    access_log_write(actor=request.user, event_type="access_log.view", data={})
+    page = Paginator(access_log_entries(auditor=request.user), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "audit/access_log.html", {"page": page})
