@@ -330,6 +330,8 @@ KOE_TOOL_TIMEOUT_SECONDS = env.float("KOE_TOOL_TIMEOUT_SECONDS", default=8.0)
 KOE_MAX_SESSIONS_PER_USER = env.int("KOE_MAX_SESSIONS_PER_USER", default=2)
 KOE_UPSTREAM_CONNECTS_PER_MINUTE = env.int("KOE_UPSTREAM_CONNECTS_PER_MINUTE", default=30)
 KOE_DAILY_TOKEN_QUOTA = env.int("KOE_DAILY_TOKEN_QUOTA", default=0)
+# Conversations (and their records) older than this many days are purged daily; 0 keeps them.
+KOE_RETENTION_DAYS = env.int("KOE_RETENTION_DAYS", default=0)
 
 # Prices per million tokens added to (or replacing) voice.pricing's list prices, as JSON:
 # {"model": {"text_input": 4, "text_cached": 0.4, "text_output": 16, "audio_input": 32,

@@ -64,3 +64,22 @@ class ConversationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} #{self.sequence} of conversation {self.conversation_id}"
+
+
+class RetentionPurge(models.Model):
+    """What one run of the retention purge removed (append-only, like the records it purged)."""
+
+    at = models.DateTimeField()
+    cutoff = models.DateTimeField()  # conversations started before this were purged
+    retention_days = models.PositiveIntegerField()
+    conversations = models.PositiveIntegerField()
+    records = models.PositiveIntegerField()
+    audio_files = models.PositiveIntegerField(default=0)
+    # The purged conversations' public ids (as many as fit here; the counts are complete).
+    conversation_ids = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"purge at {self.at:%Y-%m-%d %H:%M}: {self.conversations} conversations"

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from voice.integrity import event_hash, genesis_hash
-from voice.models import Conversation, ConversationEvent
+from voice.models import Conversation, ConversationEvent, RetentionPurge
 
 
 def conversation_start(*, user: User, provider: str, model: str) -> Conversation:
@@ -87,3 +87,33 @@ def _as_stored(data: dict[str, Any]) -> dict[str, Any]:
     """The data as the database will give it back (JSON: tuples become lists), so that the
     hash written now is the hash recomputed later."""
     return json.loads(json.dumps(data))
+
+
+PURGE_IDS_KEPT = 10_000
+
+
+def conversations_purge(
+    *, retention_days: int, now: datetime | None = None
+) -> RetentionPurge | None:
+    """Delete the conversations (and their records) that started more than `retention_days`
+    ago, and record what was removed. The only code path that deletes audit records: it tells
+    the database so (the append-only trigger lets this transaction's deletes through)."""
+    if retention_days <= 0:
+        return None
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=retention_days)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL koe.retention_purge = 'on'")
+        old = Conversation.objects.filter(started_at__lt=cutoff)
+        ids = list(old.order_by("started_at").values_list("public_id", flat=True))
+        records, _ = ConversationEvent.objects.filter(conversation__in=old).delete()
+        conversations, _ = old.delete()
+        return RetentionPurge.objects.create(
+            at=now,
+            cutoff=cutoff,
+            retention_days=retention_days,
+            conversations=conversations,
+            records=records,
+            conversation_ids=[str(i) for i in ids[:PURGE_IDS_KEPT]],
+        )
