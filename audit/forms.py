@@ -46,3 +46,8 @@ class ConversationFilterForm(forms.Form):
             model=data.get("model") or "",
             ended=data.get("ended") or "",
         )
+
+
+class UsagePeriodForm(forms.Form):
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))

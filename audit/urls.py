@@ -10,4 +10,5 @@ urlpatterns = [
     path("export.csv", views.export, {"fmt": "csv"}, name="export_csv"),
     path("export.jsonl", views.export, {"fmt": "jsonl"}, name="export_jsonl"),
     path("access-log/", views.access_log, name="access_log"),
+    path("usage/", views.usage, name="usage"),
 ]

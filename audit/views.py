@@ -5,6 +5,9 @@ access-log entry of who looked at what, with which filter.
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -14,8 +17,10 @@ from django.views.decorators.http import require_GET
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
+from audit import charts
+from audit.charts import histogram
 from audit.exports import csv_lines, jsonl_lines
-from audit.forms import ConversationFilterForm
+from audit.forms import ConversationFilterForm, UsagePeriodForm
 from audit.selectors import access_log_entries
 from audit.services import access_log_write
 from voice.pricing import price_for, price_table
@@ -26,8 +31,10 @@ from voice.selectors import (
     conversation_records,
     conversations_for_audit,
     records_for_audit,
+    usage_groups,
 )
 from voice.timeline import timeline_build
+from voice.usage import usage_report
 
 PAGE_SIZE = 50
 
@@ -122,3 +129,55 @@ def access_log(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     return render(request, "audit/access_log.html", {"page": page})
+
+
+@require_GET
+def usage(request: HttpRequest) -> HttpResponse:
+    if not _is_auditor(request):
+        return _refused(request)
+    today = timezone.localdate()
+    form = UsagePeriodForm(
+        request.GET or None, initial={"since": today - timedelta(days=29), "until": today}
+    )
+    since, until = today - timedelta(days=29), today
+    if form.is_bound and form.is_valid():
+        since = form.cleaned_data["since"] or since
+        until = form.cleaned_data["until"] or until
+    access_log_write(
+        actor=request.user,
+        event_type="usage.view",
+        data={"filter": {"since": since.isoformat(), "until": until.isoformat()}},
+    )
+    groups, conversations = usage_groups(auditor=request.user, since=since, until=until)
+    report = usage_report(
+        groups=groups, conversations=conversations, table=price_table(settings.KOE_PRICES)
+    )
+    day_points = []
+    day = since
+    while day <= until:
+        tally = report.days.get(day)
+        day_points.append((day.isoformat(), tally.cost if tally else Decimal(0)))
+        day += timedelta(days=1)
+    top_users = [(name, tally.cost) for name, tally in list(report.users.items())[:10]]
+    spread = histogram(report.conversation_costs)
+    average = (
+        sum(report.conversation_costs, Decimal(0)) / len(report.conversation_costs)
+        if report.conversation_costs
+        else Decimal(0)
+    )
+    return render(
+        request,
+        "audit/usage.html",
+        {
+            "form": form,
+            "since": since,
+            "until": until,
+            "report": report,
+            "daily_chart": charts.columns(day_points, label="Cost per day"),
+            "users_chart": charts.rows(top_users, label="The users who cost most"),
+            "spread_chart": charts.columns(spread, label="Conversations by cost", unit=""),
+            "spread": spread,
+            "top_users": top_users,
+            "average": average.quantize(Decimal("0.000001")),
+        },
+    )

@@ -9,15 +9,16 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
 from voice.integrity import ChainProblem, StoredEvent, chain_problems
 from voice.models import Conversation, ConversationEvent
+from voice.usage import TOKEN_FIELDS
 
 
 def user_tokens_today(*, user_id: int) -> int:
@@ -240,3 +241,44 @@ def records_for_audit(
     )
     for row in rows.iterator(chunk_size=chunk_size):
         yield dict(zip(EXPORT_FIELDS, row, strict=True))
+
+
+def _token_sums() -> dict[str, Any]:
+    return {
+        name: Coalesce(Sum(Cast(KeyTextTransform(name, "data"), IntegerField())), 0)
+        for name in TOKEN_FIELDS
+    }
+
+
+def usage_groups(
+    *, auditor: AbstractBaseUser | AnonymousUser, since: date, until: date
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Token sums per (day, user, provider, model) and per conversation, between two dates
+    (inclusive), from the usage records (auditors only)."""
+    _require_auditor(auditor)
+    usage = ConversationEvent.objects.filter(
+        event_type="usage", at__date__gte=since, at__date__lte=until
+    )
+    groups = [
+        dict(row)
+        for row in usage.annotate(day=TruncDate("at"))
+        .values(
+            "day",
+            username=F("conversation__user__username"),
+            provider=F("conversation__provider"),
+            model=F("conversation__model"),
+        )
+        .annotate(**_token_sums())
+        .order_by()
+    ]
+    conversations = [
+        dict(row)
+        for row in usage.values(
+            "conversation_id",
+            provider=F("conversation__provider"),
+            model=F("conversation__model"),
+        )
+        .annotate(**_token_sums())
+        .order_by()
+    ]
+    return groups, conversations
