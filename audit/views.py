@@ -30,6 +30,7 @@ from voice.selectors import (
     conversation_for_audit,
     conversation_records,
     conversations_for_audit,
+    conversations_summarize,
     records_for_audit,
     usage_groups,
 )
@@ -47,13 +48,14 @@ def _refused(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/no_access.html", status=403)
 
 
-def _filter(request: HttpRequest) -> tuple[ConversationFilterForm, ConversationFilter]:
-    form = ConversationFilterForm(
-        request.GET or None, choices=conversation_choices(auditor=request.user)
-    )
-    if form.is_bound and form.is_valid():
-        return form, form.to_filter()
-    return form, ConversationFilter()
+def _filter(request: HttpRequest) -> tuple[ConversationFilterForm, ConversationFilter | None]:
+    """The filter asked for; None when it is not valid (nothing is shown rather than all)."""
+    choices = conversation_choices(auditor=request.user)
+    asked = {k: v for k, v in request.GET.items() if k != "page"}
+    form = ConversationFilterForm(asked or None, choices=choices)
+    if not form.is_bound:
+        return form, ConversationFilter()
+    return form, form.to_filter() if form.is_valid() else None
 
 
 @require_GET
@@ -61,6 +63,9 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     if not _is_auditor(request):
         return _refused(request)
     form, filters = _filter(request)
+    if filters is None:
+        context = {"form": form, "page": None}
+        return render(request, "audit/conversations.html", context, status=400)
     page_number = request.GET.get("page") or "1"
     access_log_write(
         actor=request.user,
@@ -69,6 +74,9 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     )
     found = conversations_for_audit(auditor=request.user, filters=filters)
     page = Paginator(found, PAGE_SIZE).get_page(page_number)
+    page.object_list = conversations_summarize(
+        user=request.user, conversations=list(page.object_list)
+    )
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -106,6 +114,8 @@ def export(request: HttpRequest, fmt: str) -> StreamingHttpResponse | HttpRespon
     if not _is_auditor(request):
         return _refused(request)
     _form, filters = _filter(request)
+    if filters is None:
+        return HttpResponse("The filter is not valid.", status=400, content_type="text/plain")
     access_log_write(
         actor=request.user,
         event_type=f"export.{fmt}",

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
@@ -77,30 +78,35 @@ class ConversationFilter:
         return {k: str(v) for k, v in self.__dict__.items() if v not in ("", None)}
 
 
-def _with_summary(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
-    """Turn and token counts, computed for the rows of a page only (correlated subqueries)."""
-    events = ConversationEvent.objects.filter(conversation=OuterRef("pk"))
-    turns = (
-        events.filter(event_type="transcript")
-        .order_by()
-        .values("conversation")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    tokens = (
-        events.filter(event_type="usage")
-        .order_by()
-        .values("conversation")
-        .annotate(
-            n=Sum(Cast(KeyTextTransform("input_tokens", "data"), IntegerField()))
-            + Sum(Cast(KeyTextTransform("output_tokens", "data"), IntegerField()))
+def conversations_summarize(
+    *, user: AbstractBaseUser | AnonymousUser, conversations: Sequence[Conversation]
+) -> Sequence[Conversation]:
+    """Give each conversation of a page (already read through a selector for `user`) its
+    `turns` and `tokens`, in one query over their records, not per row and never for the
+    whole filtered set (counting a page must not sum a hundred thousand conversations)."""
+    for conversation in conversations:
+        if conversation.user_id != user.pk:
+            _require_auditor(user)
+            break
+    sums = {
+        row["conversation_id"]: row
+        for row in ConversationEvent.objects.filter(
+            conversation_id__in=[c.pk for c in conversations],
+            event_type__in=("transcript", "usage"),
         )
-        .values("n")
-    )
-    return conversations.select_related("user").annotate(
-        turns=Coalesce(Subquery(turns, output_field=IntegerField()), 0),
-        tokens=Coalesce(Subquery(tokens, output_field=IntegerField()), 0),
-    )
+        .values("conversation_id")
+        .annotate(
+            turns=Count("pk", filter=Q(event_type="transcript")),
+            tokens=Coalesce(Sum(Cast(KeyTextTransform("input_tokens", "data"), IntegerField())), 0)
+            + Coalesce(Sum(Cast(KeyTextTransform("output_tokens", "data"), IntegerField())), 0),
+        )
+        .order_by()
+    }
+    for conversation in conversations:
+        row = sums.get(conversation.pk)
+        conversation.turns = int(row["turns"]) if row else 0  # type: ignore[attr-defined]
+        conversation.tokens = int(row["tokens"]) if row else 0  # type: ignore[attr-defined]
+    return conversations
 
 
 def _user_id(user: AbstractBaseUser | AnonymousUser) -> int:
@@ -111,9 +117,7 @@ def _user_id(user: AbstractBaseUser | AnonymousUser) -> int:
 
 def conversations_of_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Conversation]:
     """The user's own conversations, newest first."""
-    return _with_summary(Conversation.objects.filter(user_id=_user_id(user))).order_by(
-        "-started_at"
-    )
+    return Conversation.objects.filter(user_id=_user_id(user)).order_by("-started_at", "-pk")
 
 
 def conversation_of_user(
@@ -166,7 +170,7 @@ def conversations_for_audit(
                 )
             )
         )
-    return _with_summary(found).order_by("-started_at", "-pk")
+    return found.select_related("user").order_by("-started_at", "-pk")
 
 
 def conversation_for_audit(
@@ -189,11 +193,25 @@ def conversation_records(
 def conversation_choices(*, auditor: AbstractBaseUser | AnonymousUser) -> dict[str, list[str]]:
     """The providers, models and tools that occur, for the auditor's filter menus."""
     _require_auditor(auditor)
+    choices = cache.get_or_set(CHOICES_CACHE_KEY, _choices, CHOICES_CACHE_SECONDS)
+    return choices if isinstance(choices, dict) else _choices()
+
+
+CHOICES_CACHE_KEY = "koe:audit:filter-choices"
+# The menus scan every tool call; what occurs changes rarely, so they are reused a while.
+CHOICES_CACHE_SECONDS = 300
+
+
+def _choices() -> dict[str, list[str]]:
+    # order_by(): without it the models' default ordering joins the DISTINCT (one row each).
     return {
-        "provider": sorted(Conversation.objects.values_list("provider", flat=True).distinct()),
-        "model": sorted(Conversation.objects.values_list("model", flat=True).distinct()),
+        "provider": sorted(
+            Conversation.objects.order_by().values_list("provider", flat=True).distinct()
+        ),
+        "model": sorted(Conversation.objects.order_by().values_list("model", flat=True).distinct()),
         "tool": sorted(
             ConversationEvent.objects.filter(event_type="tool_call")
+            .order_by()
             .values_list("data__name", flat=True)
             .distinct()
         ),

@@ -14,7 +14,12 @@ from django.views.decorators.http import require_GET
 from accounts.roles import Role
 from accounts.selectors import user_has_role
 from voice.pricing import price_for, price_table
-from voice.selectors import conversation_of_user, conversation_records, conversations_of_user
+from voice.selectors import (
+    conversation_of_user,
+    conversation_records,
+    conversations_of_user,
+    conversations_summarize,
+)
 from voice.timeline import timeline_build
 
 PAGE_SIZE = 25
@@ -26,6 +31,9 @@ def my_conversations(request: HttpRequest) -> HttpResponse:
         return render(request, "accounts/no_access.html", status=403)
     page = Paginator(conversations_of_user(user=request.user), PAGE_SIZE).get_page(
         request.GET.get("page")
+    )
+    page.object_list = conversations_summarize(
+        user=request.user, conversations=list(page.object_list)
     )
     return render(request, "voice/my_conversations.html", {"page": page})
 

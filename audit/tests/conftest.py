@@ -17,6 +17,14 @@ from voice.services import (
 )
 
 
+@pytest.fixture(autouse=True)
+def fresh_filter_menus():
+    """The auditor's filter menus are cached for minutes; each test starts without them."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def person(db):
     def make(username: str, *roles: Role) -> Any:

@@ -217,3 +217,34 @@ def test_exports_carry_every_record_of_the_filtered_set(people, talk, client_of)
         ("export.csv", {"filter": {"username": "emi"}}),
         ("export.jsonl", {"filter": {"text": "他の人"}}),
     ]
+
+
+def test_audit_verify_checks_the_access_log_chain_too(people, client_of):
+    from django.core.management import CommandError, call_command
+    from django.db import connection
+
+    aiko = client_of(people["aiko"])
+    aiko.get("/audit/")
+    aiko.get("/audit/access-log/")
+    out = io.StringIO()
+    call_command("audit_verify", stdout=out)
+    assert "2 access-log entries: the chains are intact" in out.getvalue()
+    first = AccessLogEntry.objects.order_by("pk").first()
+    assert first is not None
+    with connection.cursor() as cursor:  # what a database superuser could do behind Koe's back
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute("DELETE FROM audit_accesslogentry WHERE id = %s", [first.pk])
+        cursor.execute("SET session_replication_role = DEFAULT")
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 problem"):
+        call_command("audit_verify", stdout=out)
+    assert "access log entry" in out.getvalue()
+
+
+def test_an_invalid_filter_shows_nothing_rather_than_everything(people, talk, client_of):
+    conversation = talk(people["emi"], leave_talk())
+    aiko = client_of(people["aiko"])
+    page = aiko.get("/audit/?model=no-such-model&since=yesterday")
+    assert page.status_code == 400 and str(conversation.public_id) not in page.content.decode()
+    assert aiko.get("/audit/export.csv?since=not-a-date").status_code == 400
+    assert not AccessLogEntry.objects.exists()
