@@ -5,10 +5,12 @@ access-log entry of who looked at what, with which filter.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -32,6 +34,7 @@ from voice.selectors import (
     conversations_for_audit,
     conversations_summarize,
     records_for_audit,
+    turn_recording,
     usage_groups,
 )
 from voice.timeline import timeline_build
@@ -191,3 +194,36 @@ def usage(request: HttpRequest) -> HttpResponse:
             "average": average.quantize(Decimal("0.000001")),
         },
     )
+
+
+@require_GET
+def recording(request: HttpRequest, public_id: str, sequence: int) -> HttpResponse:
+    """One turn's recorded audio, checked against the SHA-256 in its record before it plays."""
+    if not _is_auditor(request):
+        return _refused(request)
+    access_log_write(
+        actor=request.user,
+        event_type="audio.play",
+        subject=str(public_id),
+        data={"sequence": sequence},
+    )
+    conversation = conversation_for_audit(auditor=request.user, public_id=public_id)
+    record = (
+        turn_recording(auditor=request.user, conversation=conversation, sequence=sequence)
+        if conversation is not None
+        else None
+    )
+    if record is None:
+        raise Http404("no such recording")
+    try:
+        with default_storage.open(str(record["file"]), "rb") as stored:
+            data = stored.read()
+    except OSError as error:
+        raise Http404("the recording is gone") from error
+    if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+        return HttpResponse(
+            "This recording does not match its audit record.", status=409, content_type="text/plain"
+        )
+    response = HttpResponse(data, content_type="audio/wav")
+    response["Cache-Control"] = "private, no-store"
+    return response

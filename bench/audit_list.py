@@ -57,11 +57,12 @@ CROSS JOIN LATERAL (VALUES
       CASE WHEN c.id %% 4 = 0 THEN '出張の日当はいくらですか ' || c.id
            ELSE 'How many days of paid leave do I get, case ' || c.id END)),
   (2, '', 'tool_call', jsonb_build_object('name', 'search_knowledge',
-      'arguments', '{"query": "leave"}', 'document_ids', jsonb_build_array('doc-' || c.id %% 50))),
+      'arguments', '{"query": "leave"}',
+      'document_ids', jsonb_build_array(%(doc)s || lpad((c.id %% 50)::text, 12, '0')))),
   (3, '', 'usage', jsonb_build_object('input_tokens', 300, 'output_tokens', 20,
       'input_text_tokens', 300, 'output_text_tokens', 20)),
   (4, 'k_2', 'citations', jsonb_build_object('item_id', 'k_2',
-      'document_ids', jsonb_build_array('doc-' || c.id %% 50))),
+      'document_ids', jsonb_build_array(%(doc)s || lpad((c.id %% 50)::text, 12, '0')))),
   (5, 'k_2', 'latency', jsonb_build_object('item_id', 'k_2', 'ms', 600 + c.id %% 400)),
   (6, 'k_2', 'transcript', jsonb_build_object('item_id', 'k_2', 'role', 'assistant',
       'text', 'According to the policy: twenty days a year.')),
@@ -76,6 +77,9 @@ CROSS JOIN LATERAL (VALUES
 ) AS e(seq, subject, kind, data);
 """
 
+# The cited documents' public ids: 50 of them, ...000000000000 to ...000000000049.
+DOCUMENT_PREFIX = "00000000-0000-4000-8000-"
+
 CASES = [
     ("all, first page", ""),
     ("all, page 500", "page=500"),
@@ -84,7 +88,7 @@ CASES = [
     ("words (English)", "text=case+4242"),
     ("words (Japanese)", "text=日当"),
     ("tool used", "tool=search_knowledge"),
-    ("document cited", "document=doc-7"),
+    ("document cited", f"document={DOCUMENT_PREFIX}000000000007"),
     ("model", "model=gpt-realtime-mini"),
     ("ended by an error", "ended=error"),
     ("session expired", "ended=expiry"),
@@ -106,7 +110,8 @@ def fill(count: int) -> tuple[object, Client]:
     user_roles_set(user=auditor, roles=[Role.AUDITOR])
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute(FILL, {"first_user": min(u.pk for u in employees), "count": count})
+        first_user = min(u.pk for u in employees)
+        cursor.execute(FILL, {"first_user": first_user, "count": count, "doc": DOCUMENT_PREFIX})
         cursor.execute("ANALYZE voice_conversation; ANALYZE voice_conversationevent")
     seconds = time.perf_counter() - started
     print(f"filled {count:,} conversations ({count * 10:,} records) in {seconds:.0f} s")

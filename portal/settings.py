@@ -332,6 +332,8 @@ KOE_UPSTREAM_CONNECTS_PER_MINUTE = env.int("KOE_UPSTREAM_CONNECTS_PER_MINUTE", d
 KOE_DAILY_TOKEN_QUOTA = env.int("KOE_DAILY_TOKEN_QUOTA", default=0)
 # Conversations (and their records) older than this many days are purged daily; 0 keeps them.
 KOE_RETENTION_DAYS = env.int("KOE_RETENTION_DAYS", default=0)
+# Keep the audio of each turn as WAV files (playable by auditors, purged with the conversation).
+KOE_RECORD_AUDIO = env.bool("KOE_RECORD_AUDIO", default=False)
 
 # Prices per million tokens added to (or replacing) voice.pricing's list prices, as JSON:
 # {"model": {"text_input": 4, "text_cached": 0.4, "text_output": 16, "audio_input": 32,

@@ -33,9 +33,10 @@ from voice.realtime.browser_protocol import (
 from voice.realtime.downstream import Outgoing
 from voice.realtime.policy import TurnMode
 from voice.realtime.providers import upstream_connector
-from voice.realtime.session import RealtimeSession
+from voice.realtime.session import RealtimeSession, Record
 from voice.realtime.tools import ToolBox
 from voice.recorder import ConversationRecorder
+from voice.recordings import turn_audio_store
 from voice.services import conversation_end, conversation_start
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
         self.sender_task: asyncio.Task[None] | None = None
         self.ready_task: asyncio.Task[None] | None = None
         self.outbound: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=OUTBOUND_QUEUE)
+        self.audio_writes: set[asyncio.Task[None]] = set()
         self.inbound_limits = InboundLimits()
 
         await self.accept()
@@ -111,10 +113,44 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             mode=TurnMode.HANDS_FREE,
             settings=config.session_settings(provider),
             reconnect_gate=reconnect_gate,
+            store_audio=self.store_turn_audio if settings.KOE_RECORD_AUDIO else None,
         )
         self.sender_task = asyncio.create_task(self.send_loop())
         self.session_task = asyncio.create_task(self.run_session())
         self.ready_task = asyncio.create_task(self.announce_ready())
+
+    def store_turn_audio(self, item_id: str, role: str, pcm: bytes) -> None:
+        """Write a turn's audio in a thread, then add its record (KOE_RECORD_AUDIO)."""
+        task = asyncio.create_task(self.write_turn_audio(item_id, role, pcm))
+        self.audio_writes.add(task)
+        task.add_done_callback(self.audio_writes.discard)
+
+    async def write_turn_audio(self, item_id: str, role: str, pcm: bytes) -> None:
+        assert self.conversation is not None and self.recorder is not None
+        try:
+            stored = await asyncio.to_thread(
+                turn_audio_store,
+                conversation_public_id=str(self.conversation.public_id),
+                item_id=item_id,
+                role=role,
+                pcm=pcm,
+            )
+        except OSError:
+            logger.exception("the audio of turn %s could not be stored", item_id)
+            self.recorder.record(Record("audio_lost", {"item_id": item_id, "role": role}))
+            return
+        self.recorder.record(
+            Record(
+                "audio",
+                {
+                    "item_id": item_id,
+                    "role": role,
+                    "file": stored.name,
+                    "duration_ms": stored.duration_ms,
+                    "sha256": stored.sha256,
+                },
+            )
+        )
 
     async def announce_ready(self) -> None:
         """Tell the browser once the model session is open (commands sent earlier wait)."""
@@ -205,6 +241,10 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             for task in (self.sender_task, self.ready_task):
                 if task is not None:
                     task.cancel()
+            if self.audio_writes:
+                # The last turns' audio files, then their records.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait(set(self.audio_writes), timeout=10)
             if self.recorder is not None:
                 # Bounded by the recorder's own close deadline (30 s of retries).
                 with contextlib.suppress(Exception):

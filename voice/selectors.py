@@ -300,3 +300,14 @@ def usage_groups(
         .order_by()
     ]
     return groups, conversations
+
+
+def turn_recording(
+    *, auditor: AbstractBaseUser | AnonymousUser, conversation: Conversation, sequence: int
+) -> dict[str, Any] | None:
+    """The audio record at `sequence` of a conversation (auditors only): file, SHA-256, ..."""
+    _require_auditor(auditor)
+    record = ConversationEvent.objects.filter(
+        conversation=conversation, sequence=sequence, event_type="audio"
+    ).first()
+    return dict(record.data) if record else None

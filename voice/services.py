@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -107,13 +108,29 @@ def conversations_purge(
             cursor.execute("SET LOCAL koe.retention_purge = 'on'")
         old = Conversation.objects.filter(started_at__lt=cutoff)
         ids = list(old.order_by("started_at").values_list("public_id", flat=True))
+        files = [
+            str(name)
+            for name in ConversationEvent.objects.filter(conversation__in=old, event_type="audio")
+            .values_list("data__file", flat=True)
+            .order_by()
+            if name
+        ]
         records, _ = ConversationEvent.objects.filter(conversation__in=old).delete()
         conversations, _ = old.delete()
-        return RetentionPurge.objects.create(
+        purge = RetentionPurge.objects.create(
             at=now,
             cutoff=cutoff,
             retention_days=retention_days,
             conversations=conversations,
             records=records,
+            audio_files=len(files),
             conversation_ids=[str(i) for i in ids[:PURGE_IDS_KEPT]],
         )
+        # The recordings go once the rows are gone for good (not if the purge rolls back).
+        transaction.on_commit(lambda: _files_delete(files))
+    return purge
+
+
+def _files_delete(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)

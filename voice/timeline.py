@@ -28,6 +28,7 @@ class Entry:
     usage: dict[str, Any] | None = None
     cost: Decimal | None = None
     passages: list[dict[str, Any]] = field(default_factory=list)
+    audio: dict[str, Any] | None = None  # the recording of the turn, if audio is recorded
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -84,6 +85,8 @@ def timeline_build(records: Iterable[ConversationEvent], *, price: Price | None)
             )
         elif kind == "latency":
             attach(str(data.get("item_id") or ""), latency_ms=data.get("ms"))
+        elif kind == "audio":
+            attach(str(data.get("item_id") or ""), audio={**data, "sequence": record.sequence})
         elif kind == "citations":
             attach(str(data.get("item_id") or ""), passages=list(data.get("passages") or []))
         elif kind == "usage":

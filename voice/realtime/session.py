@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -41,6 +42,7 @@ from voice.realtime.policy import (
     turn_mode_update_event,
 )
 from voice.realtime.tools import Citation, ToolBox, ToolCall, ToolOutcome
+from voice.realtime.turn_audio import TurnAudio
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +109,11 @@ class SessionSettings:
     max_quick_drops: int = 5
 
 
+# Stores one turn's audio: (Koe item id, "user" or "assistant", PCM16 24 kHz). Called on the
+# event loop; it must hand the writing to a thread, not do it.
+AudioStore = Callable[[str, str, bytes], None]
+
+
 class RealtimeSession:
     def __init__(
         self,
@@ -120,8 +127,12 @@ class RealtimeSession:
         settings: SessionSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
         reconnect_gate: ReconnectGate | None = None,
+        store_audio: AudioStore | None = None,
     ) -> None:
         self._reconnect_gate = reconnect_gate
+        # The optional recording of each turn's audio (KOE_RECORD_AUDIO): None records nothing.
+        self._store_audio = store_audio
+        self._turn_audio = TurnAudio()
         self._connect = connect
         self._policy = policy
         self._tools = tools
@@ -291,6 +302,7 @@ class RealtimeSession:
                             )
                         )
                     await self._emit(status_event(Status.LISTENING))
+            self._turn_audio.session_opened()
             # Held audio goes first, so that no new frame overtakes it.
             await self._flush_held_audio()
             self._ready.set()
@@ -367,9 +379,19 @@ class RealtimeSession:
             self._response_request_id = ""
         elif kind == "input_audio_buffer.speech_started":
             self._user_speaking = True
+            self._turn_audio.speech_started(
+                str(event.get("item_id") or ""), int(event.get("audio_start_ms") or 0)
+            )
         elif kind == "input_audio_buffer.speech_stopped":
             self._user_speaking = False
             self._speech_stopped_at = self._clock()
+            self._turn_audio.speech_stopped(
+                str(event.get("item_id") or ""), int(event.get("audio_end_ms") or 0)
+            )
+        elif kind == "input_audio_buffer.committed":
+            self._keep_audio("user", str(event.get("item_id") or ""))
+        elif kind == "response.output_audio.done":
+            self._keep_audio("assistant", str(event.get("item_id") or ""))
         elif kind == "response.output_item.added":
             item = event.get("item") or {}
             if item.get("type") == "function_call" and item.get("call_id"):
@@ -378,6 +400,12 @@ class RealtimeSession:
             await self._tool_call_started(event)
         elif kind == "response.output_audio.delta":
             self._note_first_audio(str(event.get("item_id") or ""))
+            if self._store_audio is not None:
+                with contextlib.suppress(binascii.Error, ValueError):
+                    self._turn_audio.answer_audio(
+                        str(event.get("item_id") or ""),
+                        base64.b64decode(event.get("delta") or "", validate=True),
+                    )
         elif kind == "conversation.item.added":
             upstream_id = str((event.get("item") or {}).get("id") or "")
             koe_id, replayed = self._own_items.pop(upstream_id, ("", False))
@@ -593,6 +621,8 @@ class RealtimeSession:
         await self._send(
             {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
         )
+        if self._store_audio is not None:
+            self._turn_audio.sent(pcm)
 
     async def wait_ready(self, timeout_s: float) -> bool:
         """Wait until an upstream session is open; False when it did not open in time or the
@@ -622,6 +652,7 @@ class RealtimeSession:
         elif isinstance(command, Clear):
             self._user_speaking = False
             await self._send({"type": "input_audio_buffer.clear"})
+            self._turn_audio.cleared()
         elif isinstance(command, Cancel):
             if self._response_active:
                 await self._send({"type": "response.cancel"})
@@ -730,10 +761,21 @@ class RealtimeSession:
         while self._held_audio_bytes > limit and self._held_audio:
             self._held_audio_bytes -= len(self._held_audio.popleft())
 
+    def _keep_audio(self, role: str, upstream_id: str) -> None:
+        """A user turn was committed or an answer's audio is complete: hand its audio over."""
+        if role == "user":
+            pcm = self._turn_audio.committed(upstream_id)
+        else:
+            pcm = self._turn_audio.answer_done(upstream_id)
+        if self._store_audio is not None and pcm and upstream_id:
+            self._store_audio(self._down.ids.koe_id(upstream_id), role, pcm)
+
     async def _flush_held_audio(self) -> None:
         while self._held_audio:
             pcm = self._held_audio.popleft()
             self._held_audio_bytes -= len(pcm)
+            if self._store_audio is not None:
+                self._turn_audio.sent(pcm)
             await self._send(
                 {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()},
                 setup=True,

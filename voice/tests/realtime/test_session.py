@@ -603,3 +603,44 @@ async def test_a_question_typed_while_a_tool_runs_waits_for_the_tool_answer(fake
     await h.wait(lambda: len(h.answers()) == 2, within=10)
     assert not h.messages("error")
     await h.stop()
+
+
+async def test_each_turns_audio_is_handed_over_when_recording_is_on(fake):
+    stored: list[tuple[str, str, bytes]] = []
+    config = ProviderConfig(kind=ProviderKind.LOCAL, endpoint=fake.url.split("?")[0], model="m")
+    emitted: list[Any] = []
+    records: list[Record] = []
+
+    async def emit(out: Any) -> None:
+        emitted.append(out)
+
+    session = RealtimeSession(
+        connect=upstream_connector(config, auth_headers_factory(config)),  # type: ignore[arg-type]
+        policy=SessionPolicy(),
+        tools=ToolBox(),
+        emit=emit,
+        record=records.append,
+        mode=TurnMode.PUSH_TO_TALK,
+        settings=SessionSettings(connect_backoff_s=0.01),
+        store_audio=lambda item, role, pcm: stored.append((item, role, pcm)),
+    )
+    h = Harness(
+        session=session,
+        task=asyncio.create_task(session.run()),
+        emitted=emitted,
+        records=records,
+    )
+    await fake.wait_for("session.update")
+    await h.wait(lambda: session._ready.is_set())
+    await spoken_turn(h, fake)
+    await h.wait(lambda: len(stored) == 2)
+    (user_item, user_role, user_pcm), (answer_item, answer_role, answer_pcm) = stored
+    assert (user_role, user_pcm) == ("user", SECOND_OF_AUDIO)  # exactly what was sent
+    assert (
+        answer_role == "assistant"
+        and answer_pcm
+        and answer_pcm == b"\x10\x00" * (len(answer_pcm) // 2)
+    )
+    created = {m["role"]: m["item_id"] for m in h.messages("item.created")}
+    assert (user_item, answer_item) == (created["user"], created["assistant"])  # Koe's ids
+    await h.stop()
