@@ -346,3 +346,38 @@ async def test_a_rollover_continues_the_same_conversation_record(fake, settings)
     assert conversations == 1
     assert "rollover" in kinds and kinds.count("usage") == 2
     assert len(fake.connections) >= 2
+
+
+async def test_with_recording_on_each_turns_audio_is_stored_with_its_hash(fake, settings, tmp_path):
+    import hashlib
+    import wave
+
+    settings.KOE_RECORD_AUDIO = True
+    settings.MEDIA_ROOT = tmp_path / "media"
+    comm = await connect(await session_cookie("emi", Role.EMPLOYEE))
+    await receive(comm)  # ready
+    await comm.send_to(text_data=json.dumps({"type": "mode", "mode": "push_to_talk"}))
+    spoken = b"\x00\x01" * 960
+    for _ in range(25):
+        await comm.send_to(bytes_data=spoken)
+    await comm.send_to(text_data=json.dumps({"type": "commit"}))
+    await collect_until(comm, lambda f: isinstance(f, dict) and f["type"] == "usage")
+    await comm.disconnect()
+
+    @database_sync_to_async
+    def recordings() -> list[dict[str, Any]]:
+        return list(
+            ConversationEvent.objects.filter(event_type="audio")
+            .order_by("sequence")
+            .values_list("data", flat=True)
+        )
+
+    stored = {r["role"]: r for r in await recordings()}
+    assert set(stored) == {"user", "assistant"}
+    user = stored["user"]
+    assert user["duration_ms"] == 1000
+    path = settings.MEDIA_ROOT / user["file"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == user["sha256"]
+    with wave.open(str(path)) as wav:
+        assert wav.readframes(wav.getnframes()) == spoken * 25  # what the browser sent
+    assert (settings.MEDIA_ROOT / stored["assistant"]["file"]).exists()
