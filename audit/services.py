@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.models import AccessLogEntry
+from voice.integrity import chained_hash
 
 # One chain for the whole trail: entries are few (a person's clicks), so writers take turns
 # under this advisory lock to chain each entry to the one before.
@@ -21,19 +22,17 @@ GENESIS = hashlib.sha256(b"koe-access-log").hexdigest()
 def access_entry_hash(
     *, previous: str, actor_id: int, subject: str, event_type: str, at: Any, data: Any
 ) -> str:
-    canonical = json.dumps(
-        {
+    """The chain hash of one access-log entry."""
+    return chained_hash(
+        previous=previous,
+        content={
             "actor": actor_id,
             "subject": subject,
             "event_type": event_type,
             "at": at.isoformat(timespec="microseconds"),
             "data": data,
         },
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
     )
-    return hashlib.sha256(f"{previous}\n{canonical}".encode()).hexdigest()
 
 
 def access_log_write(

@@ -22,6 +22,13 @@ def genesis_hash(*, conversation_public_id: str) -> str:
     return hashlib.sha256(f"koe-conversation:{conversation_public_id}".encode()).hexdigest()
 
 
+def chained_hash(*, previous: str, content: dict[str, Any]) -> str:
+    """SHA-256 of the previous hash and the content's canonical JSON (keys sorted, compact,
+    Unicode kept): the link of every hash chain Koe keeps."""
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{previous}\n{canonical}".encode()).hexdigest()
+
+
 def event_hash(
     *,
     previous: str,
@@ -33,9 +40,10 @@ def event_hash(
     actor_id: int,
     data: dict[str, Any],
 ) -> str:
-    """SHA-256 of the previous hash and the event's canonical JSON (keys sorted, UTC time)."""
-    canonical = json.dumps(
-        {
+    """The chain hash of one conversation record (times in UTC, to the microsecond)."""
+    return chained_hash(
+        previous=previous,
+        content={
             "conversation": conversation_public_id,
             "sequence": sequence,
             "event_type": event_type,
@@ -44,11 +52,7 @@ def event_hash(
             "actor": actor_id,
             "data": data,
         },
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
     )
-    return hashlib.sha256(f"{previous}\n{canonical}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)

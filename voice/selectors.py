@@ -218,18 +218,20 @@ def _choices() -> dict[str, list[str]]:
     }
 
 
-EXPORT_FIELDS = (
-    "conversation",
-    "user",
-    "provider",
-    "model",
-    "sequence",
-    "at",
-    "event_type",
-    "subject",
-    "data",
-    "chain_hash",
-)
+# Export column -> where the record's value comes from.
+_EXPORT_COLUMNS = {
+    "conversation": "conversation__public_id",
+    "user": "conversation__user__username",
+    "provider": "conversation__provider",
+    "model": "conversation__model",
+    "sequence": "sequence",
+    "at": "at",
+    "event_type": "event_type",
+    "subject": "subject",
+    "data": "data",
+    "chain_hash": "chain_hash",
+}
+EXPORT_FIELDS = tuple(_EXPORT_COLUMNS)
 
 
 def records_for_audit(
@@ -244,18 +246,7 @@ def records_for_audit(
     rows = (
         ConversationEvent.objects.filter(conversation__in=Subquery(conversations))
         .order_by("conversation_id", "sequence")
-        .values_list(
-            "conversation__public_id",
-            "conversation__user__username",
-            "conversation__provider",
-            "conversation__model",
-            "sequence",
-            "at",
-            "event_type",
-            "subject",
-            "data",
-            "chain_hash",
-        )
+        .values_list(*_EXPORT_COLUMNS.values())
     )
     for row in rows.iterator(chunk_size=chunk_size):
         yield dict(zip(EXPORT_FIELDS, row, strict=True))

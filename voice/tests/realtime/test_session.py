@@ -75,6 +75,7 @@ async def start(
     tools: ToolBox | None = None,
     settings: SessionSettings | None = None,
     mode: TurnMode = TurnMode.PUSH_TO_TALK,
+    store_audio: Any = None,
 ) -> Harness:
     config = ProviderConfig(
         kind=ProviderKind.LOCAL,
@@ -96,6 +97,7 @@ async def start(
         record=records.append,
         mode=mode,
         settings=settings or SessionSettings(connect_backoff_s=0.01),
+        store_audio=store_audio,
     )
     harness = Harness(
         session=session, task=asyncio.create_task(session.run()), emitted=emitted, records=records
@@ -607,31 +609,7 @@ async def test_a_question_typed_while_a_tool_runs_waits_for_the_tool_answer(fake
 
 async def test_each_turns_audio_is_handed_over_when_recording_is_on(fake):
     stored: list[tuple[str, str, bytes]] = []
-    config = ProviderConfig(kind=ProviderKind.LOCAL, endpoint=fake.url.split("?")[0], model="m")
-    emitted: list[Any] = []
-    records: list[Record] = []
-
-    async def emit(out: Any) -> None:
-        emitted.append(out)
-
-    session = RealtimeSession(
-        connect=upstream_connector(config, auth_headers_factory(config)),  # type: ignore[arg-type]
-        policy=SessionPolicy(),
-        tools=ToolBox(),
-        emit=emit,
-        record=records.append,
-        mode=TurnMode.PUSH_TO_TALK,
-        settings=SessionSettings(connect_backoff_s=0.01),
-        store_audio=lambda item, role, pcm: stored.append((item, role, pcm)),
-    )
-    h = Harness(
-        session=session,
-        task=asyncio.create_task(session.run()),
-        emitted=emitted,
-        records=records,
-    )
-    await fake.wait_for("session.update")
-    await h.wait(lambda: session._ready.is_set())
+    h = await start(fake, store_audio=lambda item, role, pcm: stored.append((item, role, pcm)))
     await spoken_turn(h, fake)
     await h.wait(lambda: len(stored) == 2)
     (user_item, user_role, user_pcm), (answer_item, answer_role, answer_pcm) = stored
