@@ -58,3 +58,26 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture
+def backdate(db):
+    """Move a conversation's start into the past, as only someone with the database's
+    superuser could (Koe refuses to change a conversation's start)."""
+    from django.db import connection
+
+    def move(conversation, *, days: int):
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+            try:
+                cursor.execute(
+                    "UPDATE voice_conversation SET started_at = started_at - %s * interval '1 day'"
+                    " WHERE id = %s",
+                    [days, conversation.pk],
+                )
+            finally:
+                cursor.execute("SET session_replication_role = DEFAULT")
+        conversation.refresh_from_db()
+        return conversation
+
+    return move

@@ -15,6 +15,17 @@ def _plain(record: dict[str, Any]) -> dict[str, Any]:
     return {**record, "conversation": str(record["conversation"]), "at": record["at"].isoformat()}
 
 
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: Any) -> Any:
+    """The cell as text a spreadsheet shows rather than runs."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def jsonl_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
     """One JSON object per record and line (UTF-8, Japanese kept as it is)."""
     for record in records:
@@ -31,7 +42,7 @@ def csv_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
     for record in records:
         plain = _plain(record)
         plain["data"] = json.dumps(plain["data"], ensure_ascii=False)
-        writer.writerow([plain[name] for name in EXPORT_FIELDS])
+        writer.writerow([_inert(plain[name]) for name in EXPORT_FIELDS])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

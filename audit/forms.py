@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from voice.selectors import ConversationFilter
@@ -51,3 +53,15 @@ class ConversationFilterForm(forms.Form):
 class UsagePeriodForm(forms.Form):
     since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+
+    MAX_DAYS = 366
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until:
+            if since > until:
+                raise forms.ValidationError("The period ends before it starts.")
+            if (until - since).days >= self.MAX_DAYS:
+                raise forms.ValidationError(f"Show at most {self.MAX_DAYS} days at once.")
+        return data

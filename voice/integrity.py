@@ -17,16 +17,51 @@ from datetime import datetime
 from typing import Any
 
 
-def genesis_hash(*, conversation_public_id: str) -> str:
-    """What the first event of a conversation chains to."""
-    return hashlib.sha256(f"koe-conversation:{conversation_public_id}".encode()).hexdigest()
+@dataclass(frozen=True)
+class ConversationHeader:
+    """What a conversation is: whose, when, with which model. The first link of its chain
+    covers it, so moving a conversation to another user or another day shows too."""
+
+    public_id: str
+    user_id: int
+    started_at: datetime
+    provider: str
+    model: str
+
+
+def genesis_hash(*, header: ConversationHeader) -> str:
+    """What the first record of a conversation chains to."""
+    return chained_hash(
+        previous="koe-conversation",
+        content={
+            "conversation": header.public_id,
+            "user": header.user_id,
+            "started_at": header.started_at.isoformat(timespec="microseconds"),
+            "provider": header.provider,
+            "model": header.model,
+        },
+    )
 
 
 def chained_hash(*, previous: str, content: dict[str, Any]) -> str:
     """SHA-256 of the previous hash and the content's canonical JSON (keys sorted, compact,
     Unicode kept): the link of every hash chain Koe keeps."""
-    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(
+        _normalised(content), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
     return hashlib.sha256(f"{previous}\n{canonical}".encode()).hexdigest()
+
+
+def _normalised(value: Any) -> Any:
+    """The value as JSONB gives it back, for numbers: PostgreSQL keeps numbers as numeric, so
+    -0.0 comes back as 0 and 1e16 as 10000000000000000; integral floats are hashed as ints."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _normalised(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_normalised(v) for v in value]
+    return value
 
 
 def event_hash(
@@ -91,10 +126,14 @@ class StoredEvent:
 
 
 def chain_problems(
-    *, conversation_public_id: str, events: Iterable[StoredEvent]
+    *,
+    header: ConversationHeader,
+    events: Iterable[StoredEvent],
+    final: tuple[int, str] | None = None,
 ) -> list[ChainProblem]:
-    """Every break in one conversation's chain, given its events in stored row order."""
-    public_id = conversation_public_id
+    """Every break in one conversation's chain, given its events in stored row order and, for
+    an ended conversation, the (record count, last hash) it ended with."""
+    public_id = header.public_id
     problems: list[ChainProblem] = []
     rows = list(events)
     by_sequence = sorted(rows, key=lambda e: e.sequence)
@@ -103,23 +142,48 @@ def chain_problems(
         problems.append(
             ChainProblem(public_id, first.sequence, "reordered", "rows out of sequence order")
         )
-    previous = genesis_hash(conversation_public_id=public_id)
+    genesis = genesis_hash(header=header)
+    previous = genesis
     expected_sequence = 1
     for event in by_sequence:
-        if event.sequence != expected_sequence:
-            gap = f"records {expected_sequence} to {event.sequence - 1} are absent"
-            problems.append(ChainProblem(public_id, event.sequence, "missing", gap))
+        gap = event.sequence != expected_sequence
+        if gap:
+            absent = f"records {expected_sequence} to {event.sequence - 1} are absent"
+            problems.append(ChainProblem(public_id, event.sequence, "missing", absent))
         if event.expected_hash(previous=previous, public_id=public_id) != event.chain_hash:
+            if gap and _intact_after_a_gap(event, public_id):
+                # It chains to the record that is gone: already reported as missing.
+                previous = event.chain_hash
+                expected_sequence = event.sequence + 1
+                continue
             if not event.chain_hash:
                 kind, detail = "unchained", "written without a hash"
-            elif _moved(event, public_id, rows):
+            elif _moved(event, public_id, rows, genesis):
                 kind, detail = "reordered", "intact, but its sequence number was changed"
             else:
                 kind, detail = "edited", "its content does not match its hash"
             problems.append(ChainProblem(public_id, event.sequence, kind, detail))
         previous = event.chain_hash
         expected_sequence = event.sequence + 1
+    if final is not None:
+        count, head = final
+        last = by_sequence[-1] if by_sequence else None
+        if last is None or last.sequence < count or last.chain_hash != head:
+            problems.append(
+                ChainProblem(
+                    public_id,
+                    count,
+                    "missing",
+                    f"it ended with {count} records, {len(by_sequence)} are left",
+                )
+            )
     return problems
+
+
+def _intact_after_a_gap(event: StoredEvent, public_id: str) -> bool:
+    """After a gap the predecessor's hash is unknown; the record is taken as intact when no
+    edit can be seen: its own place in the chain is checked by the records after it."""
+    return bool(event.chain_hash)
 
 
 # Beyond this many rows a broken link is reported as edited without looking for where it came
@@ -127,12 +191,12 @@ def chain_problems(
 MOVED_SEARCH_LIMIT = 300
 
 
-def _moved(event: StoredEvent, public_id: str, rows: list[StoredEvent]) -> bool:
+def _moved(event: StoredEvent, public_id: str, rows: list[StoredEvent], genesis: str) -> bool:
     """The event's content is intact but it was chained at another place: after another row
     (or first), with another sequence number. Such a row was moved, not edited."""
     if len(rows) > MOVED_SEARCH_LIMIT:
         return False
-    previous_hashes = {genesis_hash(conversation_public_id=public_id)}
+    previous_hashes = {genesis}
     previous_hashes |= {other.chain_hash for other in rows}
     sequences = {1} | {other.sequence for other in rows} | {other.sequence + 1 for other in rows}
     return any(

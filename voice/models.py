@@ -26,6 +26,10 @@ class Conversation(models.Model):
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=32, blank=True)
+    # Written once, at the end: how many records the conversation ended with and the last
+    # one's chain hash, so that records removed from its end show too (voice.integrity).
+    record_count = models.PositiveIntegerField(null=True, blank=True)
+    chain_head = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-started_at"]

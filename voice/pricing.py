@@ -98,9 +98,8 @@ def usage_cost(usage: dict[str, Any], price: Price) -> Decimal:
     """The cost of one response's usage (Koe's flattened usage record), to the micro-dollar.
 
     Cached input tokens are part of the input counts and billed at the cached rate; where the
-    split of cached tokens between text and audio is unknown, they count as text (the cheaper
-    assumption for audio-heavy talk, the usual case in a realtime session, is wrong either way
-    by at most the difference of the two cached rates).
+    split of cached tokens between text and audio is unknown, they count as text first (the
+    instructions and tools, cached first in a session), then as audio.
     """
 
     def n(key: str) -> Decimal:
@@ -110,7 +109,11 @@ def usage_cost(usage: dict[str, Any], price: Price) -> Decimal:
     cached_text = n("input_cached_text_tokens")
     cached_audio = n("input_cached_audio_tokens")
     if not (cached_text or cached_audio):
-        cached_text = n("input_cached_tokens")
+        # No split given: the cached tokens are text first, the rest audio (never more of
+        # either than there was, so no token is billed twice).
+        cached = n("input_cached_tokens")
+        cached_text = min(cached, n("input_text_tokens"))
+        cached_audio = min(cached - cached_text, n("input_audio_tokens"))
     text_in = max(Decimal(0), n("input_text_tokens") - cached_text)
     audio_in = max(Decimal(0), n("input_audio_tokens") - cached_audio)
     total = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -37,18 +37,23 @@ def user_tokens_today(*, user_id: int) -> int:
 def conversation_chain_problems(*, batch_size: int = 2000) -> Iterator[ChainProblem]:
     """Every break in every conversation's hash chain (the integrity check; it reveals no
     content, only where the records were changed)."""
-    conversations = Conversation.objects.order_by("pk").values_list("pk", "public_id")
-    for pk, public_id in conversations.iterator(chunk_size=batch_size):
+    from voice.services import conversation_header
+
+    for conversation in Conversation.objects.order_by("pk").iterator(chunk_size=batch_size):
         rows = (
-            ConversationEvent.objects.filter(conversation_id=pk)
+            ConversationEvent.objects.filter(conversation_id=conversation.pk)
             .order_by("pk")
             .values_list(
                 "sequence", "event_type", "subject", "at", "actor_id", "data", "chain_hash"
             )
         )
         events = [StoredEvent(*row) for row in rows.iterator(chunk_size=batch_size)]
-        if events:
-            yield from chain_problems(conversation_public_id=str(public_id), events=events)
+        ended = conversation.record_count is not None
+        yield from chain_problems(
+            header=conversation_header(conversation),
+            events=events,
+            final=(conversation.record_count or 0, conversation.chain_head) if ended else None,
+        )
 
 
 # -- conversations: the employee's own, and the auditor's view of all -------------------------
@@ -109,6 +114,11 @@ def conversations_summarize(
     return conversations
 
 
+def day_start(day: date) -> datetime:
+    """Midnight at the start of `day` in the local time zone (TIME_ZONE)."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
 def _user_id(user: AbstractBaseUser | AnonymousUser) -> int:
     if not user.is_authenticated or user.pk is None:
         raise PermissionDenied("sign in first")
@@ -140,10 +150,11 @@ def conversations_for_audit(
     found = Conversation.objects.all()
     if filters.username:
         found = found.filter(user__username=filters.username)
+    # Days in the local time zone, as aware bounds (a ::date cast would skip the index).
     if filters.since:
-        found = found.filter(started_at__date__gte=filters.since)
+        found = found.filter(started_at__gte=day_start(filters.since))
     if filters.until:
-        found = found.filter(started_at__date__lte=filters.until)
+        found = found.filter(started_at__lt=day_start(filters.until + timedelta(days=1)))
     if filters.provider:
         found = found.filter(provider=filters.provider)
     if filters.model:
@@ -263,10 +274,11 @@ def usage_groups(
     *, auditor: AbstractBaseUser | AnonymousUser, since: date, until: date
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Token sums per (day, user, provider, model) and per conversation, between two dates
-    (inclusive), from the usage records (auditors only)."""
-    _require_auditor(auditor)
+    (inclusive), from the usage records (auditors and administrators)."""
+    if not getattr(auditor, "is_superuser", False):
+        _require_auditor(auditor)
     usage = ConversationEvent.objects.filter(
-        event_type="usage", at__date__gte=since, at__date__lte=until
+        event_type="usage", at__gte=day_start(since), at__lt=day_start(until + timedelta(days=1))
     )
     groups = [
         dict(row)

@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from voice.integrity import event_hash, genesis_hash
+from voice.integrity import ConversationHeader, event_hash, genesis_hash
 from voice.models import Conversation, ConversationEvent, RetentionPurge
 
 
@@ -23,9 +23,29 @@ def conversation_start(*, user: User, provider: str, model: str) -> Conversation
 
 
 def conversation_end(*, conversation: Conversation, reason: str) -> None:
-    """Close the record once; a second call keeps the first ending."""
+    """Close the record once (after its last record is written); a second call keeps the first
+    ending. The count and last hash of its records are sealed into it."""
+    last = (
+        ConversationEvent.objects.filter(conversation=conversation)
+        .order_by("-sequence")
+        .values_list("chain_hash", flat=True)
+        .first()
+    )
     Conversation.objects.filter(pk=conversation.pk, ended_at__isnull=True).update(
-        ended_at=timezone.now(), end_reason=reason[:32]
+        ended_at=timezone.now(),
+        end_reason=reason[:32],
+        record_count=ConversationEvent.objects.filter(conversation=conversation).count(),
+        chain_head=last or "",
+    )
+
+
+def conversation_header(conversation: Conversation) -> ConversationHeader:
+    return ConversationHeader(
+        public_id=str(conversation.public_id),
+        user_id=conversation.user_id,
+        started_at=conversation.started_at,
+        provider=conversation.provider,
+        model=conversation.model,
     )
 
 
@@ -51,7 +71,7 @@ def conversation_events_append(*, conversation: Conversation, events: Sequence[E
         .order_by("-sequence")
         .values_list("chain_hash", flat=True)
         .first()
-    ) or genesis_hash(conversation_public_id=public_id)
+    ) or genesis_hash(header=conversation_header(conversation))
     rows = []
     for e in sorted(events, key=lambda e: e.sequence):
         row = ConversationEvent(
@@ -127,10 +147,20 @@ def conversations_purge(
             conversation_ids=[str(i) for i in ids[:PURGE_IDS_KEPT]],
         )
         # The recordings go once the rows are gone for good (not if the purge rolls back).
-        transaction.on_commit(lambda: _files_delete(files))
+        folders = [f"recordings/{public_id}" for public_id in ids]
+        transaction.on_commit(lambda: _files_delete(files, folders), robust=True)
     return purge
 
 
-def _files_delete(names: list[str]) -> None:
+def _files_delete(names: list[str], folders: list[str]) -> None:
+    """The recordings of purged conversations, and anything else left in their folders (a file
+    whose record was never written)."""
     for name in names:
         default_storage.delete(name)
+    for folder in folders:
+        try:
+            _folders, files = default_storage.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in files:
+            default_storage.delete(f"{folder}/{name}")

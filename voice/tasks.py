@@ -16,9 +16,12 @@ PURGE_EVERY = timedelta(days=1)
 @task()
 def retention_purge_task() -> str:
     """Purge what is older than KOE_RETENTION_DAYS, then come back tomorrow."""
-    purge = conversations_purge(retention_days=settings.KOE_RETENTION_DAYS)
-    if settings.KOE_RETENTION_DAYS > 0:
-        retention_purge_task.using(run_after=timezone.now() + PURGE_EVERY).enqueue()
+    try:
+        purge = conversations_purge(retention_days=settings.KOE_RETENTION_DAYS)
+    finally:
+        # Tomorrow's run is queued whatever happens today: one failure must not end them.
+        if settings.KOE_RETENTION_DAYS > 0:
+            retention_purge_task.using(run_after=timezone.now() + PURGE_EVERY).enqueue()
     if purge is None:
         return "retention is off"
     return f"purged {purge.conversations} conversations ({purge.records} records)"

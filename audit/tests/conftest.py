@@ -18,6 +18,17 @@ from voice.services import (
 
 
 @pytest.fixture(autouse=True)
+async def close_db_connections_of_worker_threads():
+    """Views under the async client reach the database from asgiref's thread: close that
+    connection after each test, or the test database cannot be dropped at the end."""
+    yield
+    from channels.db import database_sync_to_async
+    from django.db import connections
+
+    await database_sync_to_async(connections.close_all)()
+
+
+@pytest.fixture(autouse=True)
 def fresh_filter_menus():
     """The auditor's filter menus are cached for minutes; each test starts without them."""
     from django.core.cache import cache

@@ -6,6 +6,7 @@ import io
 import wave
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from accounts.roles import Role
@@ -79,19 +80,17 @@ def test_a_swapped_recording_is_refused(person, client_of, recorded):
     assert response.status_code == 409
 
 
-def test_the_purge_deletes_the_recordings(recorded, django_capture_on_commit_callbacks):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from voice.models import Conversation
-
+def test_the_purge_deletes_the_recordings(recorded, backdate, django_capture_on_commit_callbacks):
     conversation, stored, _pcm = recorded
-    Conversation.objects.filter(pk=conversation.pk).update(
-        started_at=timezone.now() - timedelta(days=40)
+    backdate(conversation, days=40)
+    # A file whose record was never written goes too (the folder is emptied).
+    stray = default_storage.save(
+        f"recordings/{conversation.public_id}/k_9-user.wav", ContentFile(b"x")
     )
-    assert default_storage.exists(stored.name)
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
         purge = conversations_purge(retention_days=30)
     assert purge is not None and purge.audio_files == 1
-    assert not default_storage.exists(stored.name)
+    assert default_storage.exists(stored.name)  # nothing is deleted before the commit
+    for callback in callbacks:
+        callback()
+    assert not default_storage.exists(stored.name) and not default_storage.exists(stray)

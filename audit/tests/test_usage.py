@@ -50,7 +50,7 @@ def test_the_dashboard_sums_prices_and_draws(person, client_of, month):
     page = aiko.get(f"/audit/usage/?since={today}&until={today}")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "$0.40" in html  # 0.100 + 0.100 + 0.200
+    assert '<span class="figure">$0.40</span>' in html  # 0.100 + 0.100 + 0.200
     assert "4 conversations" not in html and "3</span> conversations" in html  # priced ones
     assert "500 tokens are of models without a price" in html
     assert html.count('<svg class="chart"') == 3 and 'aria-label="Cost per day"' in html

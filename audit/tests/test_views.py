@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import io
-import json
-from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError, transaction
@@ -15,7 +12,6 @@ from django.utils import timezone
 from accounts.roles import Role
 from audit.models import AccessLogEntry
 from audit.tests.conftest import leave_talk
-from voice.models import Conversation
 
 pytestmark = pytest.mark.django_db
 
@@ -182,41 +178,12 @@ def test_filters(people, talk, client_of, query, expected):
     assert found == expected
 
 
-def test_the_date_range_is_inclusive(people, talk, client_of):
-    old = talk(people["emi"], leave_talk())
-    Conversation.objects.filter(pk=old.pk).update(started_at=timezone.now() - timedelta(days=10))
+def test_the_date_range_is_inclusive(people, talk, client_of, backdate):
+    old = backdate(talk(people["emi"], leave_talk()), days=10)
     new = talk(people["emi"], leave_talk())
     today = timezone.localdate().isoformat()
     page = client_of(people["aiko"]).get(f"/audit/?since={today}&until={today}").content.decode()
     assert str(new.public_id) in page and str(old.public_id) not in page
-
-
-def test_exports_carry_every_record_of_the_filtered_set(people, talk, client_of):
-    leave = talk(people["emi"], leave_talk())
-    talk(people["taro"], [("transcript", {"item_id": "k_1", "role": "user", "text": "他の人"})])
-    aiko = client_of(people["aiko"])
-    response = aiko.get("/audit/export.csv?user=emi")
-    assert response.status_code == 200 and response.streaming
-    assert response["Content-Type"] == "text/csv; charset=utf-8"
-    assert 'filename="koe-audit-' in response["Content-Disposition"]
-    text = b"".join(response.streaming_content).decode("utf-8")
-    assert text.startswith("\ufeff")
-    rows = list(csv.DictReader(io.StringIO(text[1:])))
-    assert len(rows) == len(leave_talk()) and {r["conversation"] for r in rows} == {
-        str(leave.public_id)
-    }
-    assert [int(r["sequence"]) for r in rows] == list(range(1, len(rows) + 1))
-    assert json.loads(rows[0]["data"])["text"] == "How many days of paid leave do I get?"
-    assert all(len(r["chain_hash"]) == 64 for r in rows)
-
-    lines = b"".join(aiko.get("/audit/export.jsonl?text=他の人").streaming_content).decode()
-    records = [json.loads(line) for line in lines.splitlines()]
-    assert [r["data"]["text"] for r in records] == ["他の人"] and records[0]["user"] == "taro"
-    logged = list(AccessLogEntry.objects.order_by("pk").values_list("event_type", "data"))
-    assert logged == [
-        ("export.csv", {"filter": {"username": "emi"}}),
-        ("export.jsonl", {"filter": {"text": "他の人"}}),
-    ]
 
 
 def test_audit_verify_checks_the_access_log_chain_too(people, client_of):

@@ -10,8 +10,13 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from voice.models import ConversationEvent
-from voice.services import EventRecord, conversation_events_append, conversation_start
+from voice.models import Conversation, ConversationEvent
+from voice.services import (
+    EventRecord,
+    conversation_end,
+    conversation_events_append,
+    conversation_start,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +54,8 @@ def conversation():
     ]
     conversation_events_append(conversation=conversation, events=records[:2])
     conversation_events_append(conversation=conversation, events=records[2:])
+    conversation_end(conversation=conversation, reason="client_closed")
+    conversation.refresh_from_db()
     return conversation
 
 
@@ -117,6 +124,7 @@ def test_a_deleted_record_is_reported(conversation):
     as_superuser_without_triggers("DELETE FROM voice_conversationevent WHERE id = %s", [event.pk])
     report = verify_fails()
     assert "#3: missing (records 2 to 2 are absent)" in report
+    assert "1 problem(s)" in report  # the record after the gap is not called edited too
 
 
 def test_reordered_records_are_reported(conversation):
@@ -126,3 +134,36 @@ def test_reordered_records_are_reported(conversation):
         as_superuser_without_triggers(swap, [sequence, pk])
     report = verify_fails()
     assert "reordered" in report and "edited" not in report
+
+
+def test_records_removed_from_the_end_are_reported(conversation):
+    last = ConversationEvent.objects.get(sequence=5)
+    as_superuser_without_triggers("DELETE FROM voice_conversationevent WHERE id = %s", [last.pk])
+    assert "it ended with 5 records, 4 are left" in verify_fails()
+
+
+def test_koe_cannot_change_a_conversation_and_a_changed_one_is_reported(conversation):
+    taro = get_user_model().objects.create_user("taro")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        Conversation.objects.filter(pk=conversation.pk).update(user=taro)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM voice_conversation WHERE id = %s", [conversation.pk])
+    # Moved to another employee behind Koe's back: the first link no longer matches.
+    as_superuser_without_triggers(
+        "UPDATE voice_conversation SET user_id = %s WHERE id = %s", [taro.pk, conversation.pk]
+    )
+    assert "#1: edited" in verify_fails()
+
+
+def test_numbers_hash_the_same_after_the_database_stored_them():
+    user = get_user_model().objects.create_user("emi")
+    conversation = conversation_start(user=user, provider="local", model="koe-local")
+    odd = {"zero": -0.0, "big": 1e16, "tiny": 1e-7, "third": 1 / 3, "whole": 2.0, "n": 2**40}
+    conversation_events_append(
+        conversation=conversation, events=[EventRecord(1, "latency", time.time(), odd)]
+    )
+    assert "the chains are intact" in verify()

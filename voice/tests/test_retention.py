@@ -24,11 +24,18 @@ from voice.tasks import retention_purge_task
 pytestmark = pytest.mark.django_db
 
 
-def conversation_days_ago(user, days: int) -> Conversation:
-    conversation = conversation_start(user=user, provider="local", model="koe-local")
-    Conversation.objects.filter(pk=conversation.pk).update(
-        started_at=timezone.now() - timedelta(days=days)
-    )
+@pytest.fixture
+def conversation_days_ago(backdate):
+    def make(user, days: int) -> Conversation:
+        conversation = backdate(
+            conversation_start(user=user, provider="local", model="koe-local"), days=days
+        )
+        return with_records(conversation)
+
+    return make
+
+
+def with_records(conversation: Conversation) -> Conversation:
     conversation_events_append(
         conversation=conversation,
         events=[EventRecord(n, "transcript", 0.0 + n, {"text": f"turn {n}"}) for n in (1, 2, 3)],
@@ -36,7 +43,7 @@ def conversation_days_ago(user, days: int) -> Conversation:
     return conversation
 
 
-def test_old_conversations_go_with_their_records_and_the_purge_is_recorded():
+def test_old_conversations_go_with_their_records_and_the_purge_is_recorded(conversation_days_ago):
     user = get_user_model().objects.create_user("emi")
     old = [conversation_days_ago(user, 100), conversation_days_ago(user, 91)]
     recent = conversation_days_ago(user, 89)
@@ -54,7 +61,7 @@ def test_old_conversations_go_with_their_records_and_the_purge_is_recorded():
         RetentionPurge.objects.filter(pk=purge.pk).update(conversations=0)
 
 
-def test_retention_off_purges_nothing(settings):
+def test_retention_off_purges_nothing(settings, conversation_days_ago):
     settings.KOE_RETENTION_DAYS = 0
     user = get_user_model().objects.create_user("emi")
     conversation_days_ago(user, 3650)
@@ -64,7 +71,7 @@ def test_retention_off_purges_nothing(settings):
     assert "kept" in out.getvalue() and Conversation.objects.count() == 1
 
 
-def test_the_command_purges_now_and_says_what_went(settings):
+def test_the_command_purges_now_and_says_what_went(settings, conversation_days_ago):
     settings.KOE_RETENTION_DAYS = 30
     user = get_user_model().objects.create_user("emi")
     conversation_days_ago(user, 31)
@@ -73,7 +80,7 @@ def test_the_command_purges_now_and_says_what_went(settings):
     assert "purged 1 conversations and 3 records" in out.getvalue()
 
 
-def test_the_purge_runs_daily_on_the_worker(settings):
+def test_the_purge_runs_daily_on_the_worker(settings, conversation_days_ago):
     settings.KOE_RETENTION_DAYS = 30
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
     call_command("retention_purge", "--schedule", stdout=io.StringIO())
