@@ -14,6 +14,7 @@ one user's conversations and counts its records.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import time
@@ -36,13 +37,13 @@ from accounts.services import user_roles_set
 
 FILL = """
 INSERT INTO voice_conversation
-    (public_id, user_id, provider, model, started_at, ended_at, end_reason)
+    (public_id, user_id, provider, model, started_at, ended_at, end_reason, chain_head)
 SELECT gen_random_uuid(), %(first_user)s + (n %% 200),
        CASE WHEN n %% 10 = 0 THEN 'local' ELSE 'azure' END,
        CASE WHEN n %% 10 = 0 THEN 'koe-local'
             WHEN n %% 3 = 0 THEN 'gpt-realtime-mini' ELSE 'gpt-realtime' END,
        t, t + interval '3 minutes',
-       CASE WHEN n %% 50 = 0 THEN 'upstream_unavailable' ELSE 'client_closed' END
+       CASE WHEN n %% 50 = 0 THEN 'upstream_unavailable' ELSE 'client_closed' END, ''
 FROM generate_series(1, %(count)s) AS n,
      LATERAL (SELECT now() - (n %% 90) * interval '1 day' - (n %% 1440) * interval '1 minute')
          AS start(t);
@@ -121,7 +122,16 @@ def fill(count: int) -> tuple[object, Client]:
 
 
 def _body(response: Any) -> bytes:
-    return b"".join(response.streaming_content) if response.streaming else response.content
+    if not response.streaming:
+        return bytes(response.content)
+    content = response.streaming_content
+    if hasattr(content, "__aiter__"):  # the export streams as Koe serves it under ASGI
+
+        async def collect() -> bytes:
+            return b"".join([chunk async for chunk in content])
+
+        return asyncio.run(collect())
+    return b"".join(content)
 
 
 def timed(client: Client, url: str, runs: int) -> tuple[float, float]:
