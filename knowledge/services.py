@@ -6,6 +6,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable
+from pathlib import PurePath
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -13,6 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from knowledge.chunking import chunks_from_sections
 from knowledge.embeddings import Embedder, EmbeddingError, embedder_default
@@ -37,6 +39,19 @@ class DuplicateDocument(Exception):
     def __init__(self, existing: Document) -> None:
         super().__init__(f"This file is already in the knowledge base as {existing.title!r}.")
         self.existing = existing
+
+
+def upload_names(filename: str) -> tuple[str, str]:
+    """(the name shown, the name stored) of an uploaded file. A name is the browser's word:
+    it may carry folders, `..`, control characters or markup. What is shown keeps the last
+    path part without control characters (templates escape it); what is stored is reduced to
+    letters (any script), digits, `-`, `_` and `.`, so no name leads outside the upload
+    folder."""
+    last = PurePath(filename.replace("\\", "/")).name
+    shown = "".join(ch for ch in last if ch.isprintable())[:255].strip() or "document"
+    stored = get_valid_filename(shown.replace("..", "_")) if shown else ""
+    suffix = PurePath(shown).suffix
+    return shown, stored if stored.strip("._") else f"document{suffix}"
 
 
 def max_upload_bytes() -> int:
@@ -72,6 +87,7 @@ def document_create(
 ) -> Document:
     """Store an upload as a queued document and queue its ingestion (unless the caller
     ingests it itself)."""
+    filename, stored_name = upload_names(filename)
     kind, checksum = document_upload_check(filename=filename, data=data)
     document = Document(
         title=title or filename.rsplit(".", 1)[0],
@@ -81,7 +97,7 @@ def document_create(
         size_bytes=len(data),
         uploaded_by=uploaded_by,
     )
-    document.file.save(filename, ContentFile(data), save=False)
+    document.file.save(stored_name, ContentFile(data), save=False)
     try:
         document.save()
     except Exception:
@@ -99,6 +115,7 @@ def document_new_version(
     *, document: Document, uploaded_by: User | None, filename: str, data: bytes
 ) -> Document:
     """Replace a document's file; its passages switch to the new version once it is indexed."""
+    filename, stored_name = upload_names(filename)
     kind, checksum = document_upload_check(filename=filename, data=data, replacing=document)
     document = Document.objects.select_for_update().get(pk=document.pk)
     document.version += 1
@@ -115,7 +132,7 @@ def document_new_version(
         _file_delete_on_commit(document.file.storage, document.file.name)
     else:
         document.superseded_file = document.file.name or ""
-    document.file.save(filename, ContentFile(data), save=False)
+    document.file.save(stored_name, ContentFile(data), save=False)
     document.save()
     document_enqueue(document=document)
     return document
