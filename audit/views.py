@@ -28,19 +28,18 @@ from audit.exports import csv_lines, jsonl_lines
 from audit.forms import ConversationFilterForm, UsagePeriodForm
 from audit.selectors import access_log_entries
 from audit.services import access_log_write
-from voice.pricing import price_for, price_table
+from voice.pricing import price_table
 from voice.selectors import (
     ConversationFilter,
     conversation_choices,
     conversation_for_audit,
-    conversation_records,
+    conversation_timeline,
     conversations_for_audit,
     conversations_summarize,
     records_for_audit,
     turn_recording,
     usage_groups,
 )
-from voice.timeline import timeline_build
 from voice.usage import usage_report
 
 PAGE_SIZE = 50
@@ -102,16 +101,11 @@ def conversation_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     conversation = conversation_for_audit(auditor=request.user, public_id=public_id)
     if conversation is None:
         raise Http404("no such conversation")
-    price = price_for(
-        conversation.model, provider=conversation.provider, table=price_table(settings.KOE_PRICES)
-    )
-    timeline = timeline_build(
-        conversation_records(user=request.user, conversation=conversation), price=price
-    )
+    timeline = conversation_timeline(user=request.user, conversation=conversation)
     return render(
         request,
         "voice/conversation.html",
-        {"conversation": conversation, "timeline": timeline, "audit": True, "price": price},
+        {"conversation": conversation, "timeline": timeline, "audit": True},
     )
 
 

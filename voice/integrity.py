@@ -28,6 +28,17 @@ class ConversationHeader:
     provider: str
     model: str
 
+    @classmethod
+    def of(cls, conversation: Any) -> ConversationHeader:
+        """The header of a stored conversation (anything with its fields)."""
+        return cls(
+            public_id=str(conversation.public_id),
+            user_id=conversation.user_id,
+            started_at=conversation.started_at,
+            provider=conversation.provider,
+            model=conversation.model,
+        )
+
 
 def genesis_hash(*, header: ConversationHeader) -> str:
     """What the first record of a conversation chains to."""
@@ -151,8 +162,9 @@ def chain_problems(
             absent = f"records {expected_sequence} to {event.sequence - 1} are absent"
             problems.append(ChainProblem(public_id, event.sequence, "missing", absent))
         if event.expected_hash(previous=previous, public_id=public_id) != event.chain_hash:
-            if gap and _intact_after_a_gap(event, public_id):
-                # It chains to the record that is gone: already reported as missing.
+            if gap and event.chain_hash:
+                # It chains to the record that is gone (its hash is unknown): already reported
+                # as missing; the records after it check its own place.
                 previous = event.chain_hash
                 expected_sequence = event.sequence + 1
                 continue
@@ -178,12 +190,6 @@ def chain_problems(
                 )
             )
     return problems
-
-
-def _intact_after_a_gap(event: StoredEvent, public_id: str) -> bool:
-    """After a gap the predecessor's hash is unknown; the record is taken as intact when no
-    edit can be seen: its own place in the chain is checked by the records after it."""
-    return bool(event.chain_hash)
 
 
 # Beyond this many rows a broken link is reported as edited without looking for where it came

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -17,8 +18,10 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from voice.integrity import ChainProblem, StoredEvent, chain_problems
+from voice.integrity import ChainProblem, ConversationHeader, StoredEvent, chain_problems
 from voice.models import Conversation, ConversationEvent
+from voice.pricing import price_for, price_table
+from voice.timeline import Timeline, timeline_build
 from voice.usage import TOKEN_FIELDS
 
 
@@ -37,8 +40,6 @@ def user_tokens_today(*, user_id: int) -> int:
 def conversation_chain_problems(*, batch_size: int = 2000) -> Iterator[ChainProblem]:
     """Every break in every conversation's hash chain (the integrity check; it reveals no
     content, only where the records were changed)."""
-    from voice.services import conversation_header
-
     for conversation in Conversation.objects.order_by("pk").iterator(chunk_size=batch_size):
         rows = (
             ConversationEvent.objects.filter(conversation_id=conversation.pk)
@@ -50,7 +51,7 @@ def conversation_chain_problems(*, batch_size: int = 2000) -> Iterator[ChainProb
         events = [StoredEvent(*row) for row in rows.iterator(chunk_size=batch_size)]
         ended = conversation.record_count is not None
         yield from chain_problems(
-            header=conversation_header(conversation),
+            header=ConversationHeader.of(conversation),
             events=events,
             final=(conversation.record_count or 0, conversation.chain_head) if ended else None,
         )
@@ -314,3 +315,14 @@ def turn_recording(
         conversation=conversation, sequence=sequence, event_type="audio"
     ).first()
     return dict(record.data) if record else None
+
+
+def conversation_timeline(
+    *, user: AbstractBaseUser | AnonymousUser, conversation: Conversation
+) -> Timeline:
+    """A conversation's records as its timeline, costed at its model's price (for its owner or
+    an auditor)."""
+    price = price_for(
+        conversation.model, provider=conversation.provider, table=price_table(settings.KOE_PRICES)
+    )
+    return timeline_build(conversation_records(user=user, conversation=conversation), price=price)

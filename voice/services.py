@@ -39,16 +39,6 @@ def conversation_end(*, conversation: Conversation, reason: str) -> None:
     )
 
 
-def conversation_header(conversation: Conversation) -> ConversationHeader:
-    return ConversationHeader(
-        public_id=str(conversation.public_id),
-        user_id=conversation.user_id,
-        started_at=conversation.started_at,
-        provider=conversation.provider,
-        model=conversation.model,
-    )
-
-
 @dataclass(frozen=True)
 class EventRecord:
     sequence: int
@@ -71,7 +61,7 @@ def conversation_events_append(*, conversation: Conversation, events: Sequence[E
         .order_by("-sequence")
         .values_list("chain_hash", flat=True)
         .first()
-    ) or genesis_hash(header=conversation_header(conversation))
+    ) or genesis_hash(header=ConversationHeader.of(conversation))
     rows = []
     for e in sorted(events, key=lambda e: e.sequence):
         row = ConversationEvent(

@@ -37,6 +37,7 @@ class Timeline:
     entries: list[Entry]
     tokens: int
     cost: Decimal | None  # None when the model has no price
+    price: Price | None = None  # the price it was costed at
 
 
 def timeline_build(records: Iterable[ConversationEvent], *, price: Price | None) -> Timeline:
@@ -110,4 +111,4 @@ def timeline_build(records: Iterable[ConversationEvent], *, price: Price | None)
             entries.append(Entry(record.at, "error", record.sequence, detail=data))
         elif kind == "ended":
             entries.append(Entry(record.at, "ended", record.sequence, detail=data))
-    return Timeline(entries=entries, tokens=tokens, cost=cost)
+    return Timeline(entries=entries, tokens=tokens, cost=cost, price=price)

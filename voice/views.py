@@ -5,7 +5,6 @@ Read-only (GET only): nobody edits or deletes a conversation record from the web
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -13,14 +12,12 @@ from django.views.decorators.http import require_GET
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from voice.pricing import price_for, price_table
 from voice.selectors import (
     conversation_of_user,
-    conversation_records,
+    conversation_timeline,
     conversations_of_user,
     conversations_summarize,
 )
-from voice.timeline import timeline_build
 
 PAGE_SIZE = 25
 
@@ -43,14 +40,7 @@ def my_conversation(request: HttpRequest, public_id: str) -> HttpResponse:
     conversation = conversation_of_user(user=request.user, public_id=public_id)
     if conversation is None:
         raise Http404("no such conversation")
-    price = price_for(
-        conversation.model,
-        provider=conversation.provider,
-        table=price_table(settings.KOE_PRICES),
-    )
-    timeline = timeline_build(
-        conversation_records(user=request.user, conversation=conversation), price=price
-    )
+    timeline = conversation_timeline(user=request.user, conversation=conversation)
     return render(
         request,
         "voice/conversation.html",
