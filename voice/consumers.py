@@ -19,7 +19,7 @@ from django.conf import settings
 
 from accounts.roles import Role
 from accounts.selectors import user_has_role
-from voice import config
+from voice import config, shutdown
 from voice.knowledge import search_knowledge_tool
 from voice.limits import upstream_connect_allowed, voice_session_admit, voice_session_release
 from voice.models import Conversation
@@ -47,12 +47,29 @@ CLOSE_TOO_SLOW = 4408
 CLOSE_LIMIT = 4429
 CLOSE_UPSTREAM = 4502
 CLOSE_SERVER_ERROR = 1011
+# The server process is stopping: the page reconnects (to another process). Not 1012, the
+# standard "service restart": daphne lets applications close only with 1000 or 3000-4999.
+CLOSE_SERVER_RESTART = 4503
 
 OUTBOUND_QUEUE = 256  # events and audio frames waiting for a slow browser
 OUTBOUND_PUT_TIMEOUT_S = 5.0
 
 
 class VoiceConsumer(AsyncWebsocketConsumer):
+    torn_down = False
+
+    async def server_stopping(self) -> None:
+        """The server process is stopping (voice.shutdown): tell the browser, which reconnects
+        (to another process behind the load balancer), then flush and end the conversation."""
+        try:
+            event = error_event("server_restarting", "Koe is restarting. Reconnecting…")
+            await self.send(text_data=json.dumps(event))
+            self.closed_by_us = True
+            await self.close(code=CLOSE_SERVER_RESTART, reason="server_restarting")
+        except Exception:
+            logger.exception("could not tell the browser that the server stops")
+        await self.teardown(reason=Conversation.EndReason.SERVER_SHUTDOWN)
+
     async def connect(self) -> None:
         # Everything per connection is set here, on the instance.
         self.user: Any = self.scope.get("user")
@@ -69,6 +86,11 @@ class VoiceConsumer(AsyncWebsocketConsumer):
         self.inbound_limits = InboundLimits()
 
         await self.accept()
+        if shutdown.draining():
+            await self.refuse(
+                CLOSE_SERVER_RESTART, "server_restarting", "Koe is restarting. Reconnecting…"
+            )
+            return
         if self.user is None or not self.user.is_authenticated:
             await self.refuse(CLOSE_NOT_SIGNED_IN, "not_signed_in", "Sign in to talk to Koe.")
             return
@@ -84,6 +106,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             )
             return
         self.admitted = True
+        shutdown.conversation_live(self)
         try:
             await self.start_conversation()
         except Exception:
@@ -226,6 +249,14 @@ class VoiceConsumer(AsyncWebsocketConsumer):
 
     # -- teardown ---------------------------------------------------------------------------------
     async def disconnect(self, code: int) -> None:
+        await self.teardown(reason="client_closed")
+
+    async def teardown(self, *, reason: str) -> None:
+        """End the model session, flush the records and end the conversation (once)."""
+        if self.torn_down:
+            return
+        self.torn_down = True
+        shutdown.conversation_gone(self)
         # Give the slot back first: nothing below may keep the user locked out.
         if self.admitted:
             self.admitted = False
@@ -233,7 +264,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
                 await voice_session_release(user_id=self.user.pk)
         try:
             if self.session is not None:
-                await self.session.close("client_closed")
+                await self.session.close(reason)
             if self.session_task is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self.session_task, timeout=10)
@@ -250,10 +281,10 @@ class VoiceConsumer(AsyncWebsocketConsumer):
                 with contextlib.suppress(Exception):
                     await self.recorder.close()
             if self.conversation is not None:
-                reason = self.session.end_reason if self.session is not None else "error"
+                ended = self.session.end_reason if self.session is not None else "error"
                 with contextlib.suppress(Exception):
                     await database_sync_to_async(conversation_end)(
-                        conversation=self.conversation, reason=reason or "client_closed"
+                        conversation=self.conversation, reason=ended or reason
                     )
 
 

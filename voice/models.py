@@ -15,6 +15,7 @@ class Conversation(models.Model):
         CLIENT_CLOSED = "client_closed", "closed by the user"
         UPSTREAM_UNAVAILABLE = "upstream_unavailable", "model unavailable"
         ERROR = "error", "error"
+        SERVER_SHUTDOWN = "server_shutdown", "server stopped (restart or deployment)"
 
     # The id that leaves the server: opaque, not the row number.
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

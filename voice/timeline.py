@@ -24,6 +24,8 @@ class Entry:
     typed: bool = False
     heard_text: str | None = None  # set when the user interrupted this answer
     heard_ms: int | None = None
+    # Set when the answer was cut off with its model session (why: upstream_dropped, ...).
+    cut_off: str = ""
     latency_ms: int | None = None
     usage: dict[str, Any] | None = None
     cost: Decimal | None = None
@@ -72,6 +74,7 @@ def timeline_build(records: Iterable[ConversationEvent], *, price: Price | None)
                 text=str(data.get("text") or ""),
                 item_id=item_id,
                 typed=bool(data.get("typed")),
+                cut_off=str(data.get("cut_off") or ""),
             )
             for key, value in pending.pop(item_id, {}).items():
                 setattr(entry, key, value)

@@ -332,6 +332,8 @@ class VoicePage {
       case "transcript.done":
         if (event.role === "user" && this.adoptTyped(event)) break;
         this.transcript.done(event.item_id, event.role, event.text);
+        // An answer cut off with the model's connection: Koe asks the question again.
+        if (event.interrupted) this.transcript.cut(event.item_id);
         break;
       case "transcript.failed":
         this.transcript.failed(event.item_id);

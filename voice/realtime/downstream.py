@@ -25,6 +25,8 @@ class Status(StrEnum):
     THINKING = "thinking"
     SEARCHING = "searching"
     SPEAKING = "speaking"
+    # The model's connection dropped; a fresh session is opening (the conversation goes on).
+    RECONNECTING = "reconnecting"
 
 
 def status_event(status: Status) -> dict[str, Any]:

@@ -107,6 +107,19 @@ class SessionSettings:
     # after this many in a row the conversation ends as upstream_unavailable.
     healthy_session_s: float = 10.0
     max_quick_drops: int = 5
+    # How long a new upstream session may take to say session.created / session.updated.
+    handshake_timeout_s: float = 10.0
+    # An answer was asked for and the model has said nothing at all for this long: the session
+    # is hung (a peer that keeps the socket open but stopped talking), move to a fresh one.
+    response_timeout_s: float = 20.0
+    # Frames that are not Realtime events (not JSON, not an object, binary) a session may send
+    # before Koe stops trusting it and moves to a fresh one; one stray frame is only logged.
+    garbage_limit: int = 3
+    # The user's audio since their last committed turn, resent to a fresh session when it
+    # takes over in the middle of their speech (at most this much; beyond it the oldest goes).
+    resend_speech_ms: int = 20_000
+    # While nobody speaks only this much of that audio is kept (the model's prefix padding).
+    resend_quiet_ms: int = 1_000
 
 
 # Stores one turn's audio: (Koe item id, "user" or "assistant", PCM16 24 kHz). Called on the
@@ -175,6 +188,16 @@ class RealtimeSession:
         self._first_audio_seen: set[str] = set()
         self._held_audio: deque[bytes] = deque()
         self._held_audio_bytes = 0
+        # Audio sent upstream since the last committed user turn (resent after a rollover that
+        # cut into the user's speech).
+        self._turn_pcm: deque[bytes] = deque()
+        self._turn_pcm_bytes = 0
+        self._resume_speech = False
+        # A committed user turn whose answer the server will create (server VAD) has not begun.
+        self._answer_expected = False
+        self._last_event_at = 0.0
+        # Answers still streaming: upstream item id -> their transcript so far.
+        self._open_answers: dict[str, list[str]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property
@@ -253,6 +276,8 @@ class RealtimeSession:
         if self._upstream is not None:
             with contextlib.suppress(Exception):
                 await self._upstream.close()
+        # An answer still streaming when the conversation ends is kept as far as it got.
+        self._answers_cut_off(self._end_reason or "client_closed")
         self._record(Record("ended", {"reason": self._end_reason or "client_closed"}))
         self._ended.set()
 
@@ -303,6 +328,7 @@ class RealtimeSession:
                         )
                     await self._emit(status_event(Status.LISTENING))
             self._turn_audio.session_opened()
+            self._resend_unfinished_speech()
             # Held audio goes first, so that no new frame overtakes it.
             await self._flush_held_audio()
             self._ready.set()
@@ -311,13 +337,14 @@ class RealtimeSession:
         raise UpstreamUnavailable(str(last_error))
 
     async def _handshake(self, upstream: Upstream) -> None:
-        first = json.loads(await asyncio.wait_for(upstream.recv(), timeout=10))
+        timeout = self._settings.handshake_timeout_s
+        first = json.loads(await asyncio.wait_for(upstream.recv(), timeout=timeout))
         if first.get("type") != "session.created":
             raise ConnectionError(f"expected session.created, got {first.get('type')!r}")
         await upstream.send(json.dumps(session_update_event(self._policy, self._mode)))
         # Fail closed: a session that refused Koe's policy must not carry the conversation.
         while True:
-            event = json.loads(await asyncio.wait_for(upstream.recv(), timeout=10))
+            event = json.loads(await asyncio.wait_for(upstream.recv(), timeout=timeout))
             if event.get("type") == "session.updated":
                 return
             if event.get("type") == "error":
@@ -329,28 +356,39 @@ class RealtimeSession:
         upstream = self._upstream
         assert upstream is not None
         deadline = self._settings.max_session_seconds - self._settings.rollover_margin_s
+        garbage = 0
+        self._last_event_at = self._clock()
         while not self._closing:
-            remaining = self._opened_at + deadline - self._clock()
+            now = self._clock()
+            remaining = self._opened_at + deadline - now
             idle = not (self._response_active or self._calls or self._user_speaking)
             if remaining <= 0 and idle:
                 self._rollover_wanted = "max_session_age"
                 break
+            wait_s = max(remaining, 0.05)
+            if self._response_active:
+                silent_s = now - self._last_event_at
+                if silent_s >= self._settings.response_timeout_s:
+                    logger.warning("upstream silent for %.0f s during an answer", silent_s)
+                    self._rollover_wanted = "upstream_silent"
+                    break
+                wait_s = min(wait_s, self._settings.response_timeout_s - silent_s)
             try:
-                raw = await asyncio.wait_for(upstream.recv(), timeout=max(remaining, 0.05))
+                raw = await asyncio.wait_for(upstream.recv(), timeout=wait_s)
             except TimeoutError:
                 continue
             except Exception:
                 # Closed or broken connection: a fresh session takes over (unless we are closing).
                 break
-            if isinstance(raw, bytes):
+            event = _decode_event(raw)
+            if event is None:
+                garbage += 1
+                logger.warning("upstream sent a frame that is not a Realtime event (%d)", garbage)
+                if garbage > self._settings.garbage_limit:
+                    self._rollover_wanted = "upstream_garbage"
+                    break
                 continue
-            try:
-                event = json.loads(raw)
-            except json.JSONDecodeError:
-                logger.warning("upstream sent a frame that is not JSON")
-                continue
-            if not isinstance(event, dict):
-                continue
+            self._last_event_at = self._clock()
             try:
                 if await self._handle_upstream(event):
                     break
@@ -360,7 +398,11 @@ class RealtimeSession:
         self._ready.clear()
         with contextlib.suppress(Exception):
             await upstream.close()
-        self._turn_interrupted = bool(self._response_active or self._calls or self._response_wanted)
+        self._turn_interrupted = bool(
+            self._response_active or self._calls or self._response_wanted or self._answer_expected
+        )
+        self._resume_speech = self._user_speaking
+        self._answer_expected = False
         self._pending_citations = []
         # Tool calls of a dropped session cannot be answered there; the new session asks again.
         for task in self._calls.values():
@@ -368,6 +410,44 @@ class RealtimeSession:
         self._calls.clear()
         self._call_specs.clear()
         self._response_active = False
+        if not self._closing:
+            await self._tell_answers_cut_off(self._rollover_wanted or "upstream_dropped")
+            await self._emit(status_event(Status.RECONNECTING))
+
+    def _answers_cut_off(self, reason: str) -> list[tuple[str, str, bool]]:
+        """Answers the session was still streaming end where they stopped: the record keeps
+        the words that had arrived. Returns (Koe item id, words, had audio) of each."""
+        answers, self._open_answers = self._open_answers, {}
+        cut: list[tuple[str, str, bool]] = []
+        for upstream_id, parts in answers.items():
+            koe_id = self._down.ids.koe_id(upstream_id)
+            text = "".join(parts).strip()
+            had_audio = self._down.ledger.received_ms(upstream_id) > 0
+            if had_audio:
+                self._keep_audio("assistant", upstream_id)
+            self._record(
+                Record(
+                    "transcript",
+                    {"item_id": koe_id, "role": "assistant", "text": text, "cut_off": reason},
+                )
+            )
+            cut.append((koe_id, text, had_audio))
+        return cut
+
+    async def _tell_answers_cut_off(self, reason: str) -> None:
+        """The page closes the cut answers as interrupted; the fresh session answers again."""
+        for koe_id, text, had_audio in self._answers_cut_off(reason):
+            if had_audio:
+                await self._emit({"type": "audio.done", "item_id": koe_id})
+            await self._emit(
+                {
+                    "type": "transcript.done",
+                    "role": "assistant",
+                    "item_id": koe_id,
+                    "text": text,
+                    "interrupted": True,
+                }
+            )
 
     async def _handle_upstream(self, event: dict[str, Any]) -> bool:
         """Handle one upstream event; True means this upstream session is over."""
@@ -376,6 +456,7 @@ class RealtimeSession:
             return await self._upstream_error(event)
         if kind == "response.created":
             self._response_active = True
+            self._answer_expected = False
             self._response_request_id = ""
         elif kind == "input_audio_buffer.speech_started":
             self._user_speaking = True
@@ -390,6 +471,10 @@ class RealtimeSession:
             )
         elif kind == "input_audio_buffer.committed":
             self._keep_audio("user", str(event.get("item_id") or ""))
+            self._turn_pcm_reset()
+            # With server turn detection the model answers by itself: until it starts, a drop
+            # would lose this question's answer.
+            self._answer_expected = self._mode != TurnMode.PUSH_TO_TALK
         elif kind == "response.output_audio.done":
             self._keep_audio("assistant", str(event.get("item_id") or ""))
         elif kind == "response.output_item.added":
@@ -417,11 +502,19 @@ class RealtimeSession:
             await self._item_added(event)
         elif kind == "conversation.item.input_audio_transcription.completed":
             self._turn_done("user", event, "transcript")
+        elif kind == "response.output_audio_transcript.delta":
+            parts = self._open_answers.get(str(event.get("item_id") or ""))
+            if parts is not None:
+                parts.append(str(event.get("delta") or ""))
         elif kind == "response.output_audio_transcript.done":
+            self._open_answers.pop(str(event.get("item_id") or ""), None)
             self._turn_done("assistant", event, "transcript")
         for out in self._down.translate(event):
             await self._emit(out)
         if kind == "response.done":
+            for item in (event.get("response") or {}).get("output") or []:
+                if isinstance(item, dict):
+                    self._open_answers.pop(str(item.get("id") or ""), None)
             self._record_usage(event)
             # With tool calls the turn goes on: a typed question must wait for the follow-up.
             self._response_active = bool(self._calls)
@@ -454,6 +547,8 @@ class RealtimeSession:
         if item.get("type") == "message" and item.get("role") in ("user", "assistant"):
             self._turn_placed(item)
         is_answer = item.get("type") == "message" and item.get("role") == "assistant"
+        if is_answer and item.get("id"):
+            self._open_answers[str(item["id"])] = []
         if not (is_answer and self._pending_citations):
             return
         # The passages the tools found belong to the answer that follows them.
@@ -621,8 +716,7 @@ class RealtimeSession:
         await self._send(
             {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
         )
-        if self._store_audio is not None:
-            self._turn_audio.sent(pcm)
+        self._audio_sent(pcm)
 
     async def wait_ready(self, timeout_s: float) -> bool:
         """Wait until an upstream session is open; False when it did not open in time or the
@@ -653,6 +747,7 @@ class RealtimeSession:
             self._user_speaking = False
             await self._send({"type": "input_audio_buffer.clear"})
             self._turn_audio.cleared()
+            self._turn_pcm_reset()
         elif isinstance(command, Cancel):
             if self._response_active:
                 await self._send({"type": "response.cancel"})
@@ -689,6 +784,7 @@ class RealtimeSession:
         # The event id lets an `error` about this very request clear the pending state.
         self._response_request_id = "koe_" + secrets.token_hex(8)
         self._response_active = True
+        self._last_event_at = self._clock()  # the silence watch starts now
         await self._send(
             {"type": "response.create", "event_id": self._response_request_id}, setup=setup
         )
@@ -774,12 +870,39 @@ class RealtimeSession:
         while self._held_audio:
             pcm = self._held_audio.popleft()
             self._held_audio_bytes -= len(pcm)
-            if self._store_audio is not None:
-                self._turn_audio.sent(pcm)
             await self._send(
                 {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()},
                 setup=True,
             )
+            self._audio_sent(pcm)
+
+    def _audio_sent(self, pcm: bytes) -> None:
+        if self._store_audio is not None:
+            self._turn_audio.sent(pcm)
+        self._turn_pcm.append(pcm)
+        self._turn_pcm_bytes += len(pcm)
+        keep_ms = (
+            self._settings.resend_speech_ms
+            if self._user_speaking
+            else self._settings.resend_quiet_ms
+        )
+        while self._turn_pcm_bytes > keep_ms * BYTES_PER_MS and len(self._turn_pcm) > 1:
+            self._turn_pcm_bytes -= len(self._turn_pcm.popleft())
+
+    def _turn_pcm_reset(self) -> None:
+        self._turn_pcm.clear()
+        self._turn_pcm_bytes = 0
+
+    def _resend_unfinished_speech(self) -> None:
+        """The user was speaking when the old session went: what they said of this turn so far
+        goes to the new session first (then the audio held meanwhile), so no words are lost."""
+        if self._resume_speech and self._turn_pcm:
+            self._held_audio.extendleft(reversed(self._turn_pcm))
+            self._held_audio_bytes += self._turn_pcm_bytes
+            if self._mode == TurnMode.PUSH_TO_TALK:
+                self._user_speaking = True  # still holding the button
+        self._resume_speech = False
+        self._turn_pcm_reset()
 
     # -- sending ---------------------------------------------------------------------------------
     async def _send(self, event: dict[str, Any], *, setup: bool = False) -> None:
@@ -801,6 +924,20 @@ class RealtimeSession:
         except Exception as exc:
             # The reader notices the broken connection and rolls over.
             logger.warning("upstream send of %s failed: %r", event["type"], exc)
+
+
+def _decode_event(raw: str | bytes) -> dict[str, Any] | None:
+    """A Realtime server event, or None for anything else (the service sends only JSON
+    objects with a type, as text frames)."""
+    if isinstance(raw, bytes):
+        return None
+    try:
+        event = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        return None
+    return event
 
 
 def _heard_part(text: str, heard_ms: int, audio_ms: int) -> str:

@@ -66,6 +66,10 @@ class FakeUpstream:
     expire_after_update: bool = False
     # Refuse this many of the next conversation.item.create events.
     refuse_item_creates: int = 0
+    # Accept this many of the next connections and then say nothing at all (a hung service).
+    silent_connections: int = 0
+    # Take this many of the next response.create events and never answer them (hung mid-turn).
+    ignore_responses: int = 0
 
     connections: list[Connection] = field(default_factory=list)
     _server: Server | None = None
@@ -130,6 +134,11 @@ class FakeUpstream:
         """The connection breaks without a goodbye."""
         self.current.ws.transport.abort()
 
+    async def babble(self, *frames: str | bytes) -> None:
+        """Frames that are not Realtime events (a broken proxy, a buggy service)."""
+        for frame in frames:
+            await self.current.ws.send(frame)
+
     # -- protocol ---------------------------------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
         if self.refuse_connections:
@@ -139,6 +148,10 @@ class FakeUpstream:
         assert request is not None
         conn = Connection(ws=ws, headers=dict(request.headers), path=request.path)
         self.connections.append(conn)
+        if self.silent_connections:
+            self.silent_connections -= 1
+            await ws.wait_closed()
+            return
         await ws.send(
             json.dumps(
                 {
@@ -190,6 +203,9 @@ class FakeUpstream:
             )
             conn.last_item_id = item_id
         elif kind == "response.create":
+            if self.ignore_responses:
+                self.ignore_responses -= 1
+                return
             if self.reject_next_response:
                 self.reject_next_response = False
                 await self._error(conn, "rate_limit_exceeded", "Rate limit reached", event)

@@ -18,7 +18,8 @@ from accounts.roles import Role
 from accounts.services import user_roles_set
 from knowledge.models import Document
 from voice.models import Conversation, ConversationEvent
-from voice.tests.browser.conftest import ARTIFACTS, PASSWORD, ROOT
+from voice.tests.browser.conftest import PASSWORD
+from voice.tests.live_server import ARTIFACTS, ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

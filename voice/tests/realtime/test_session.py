@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import pytest
 
 from voice.realtime.browser_protocol import Cancel, Commit, Mode, Text, Truncate
 from voice.realtime.policy import DEFAULT_INSTRUCTIONS, SessionPolicy, TurnMode
@@ -23,13 +20,6 @@ from voice.realtime.tools import Citation, ToolBox, ToolOutcome
 from voice.tests.fake_upstream import Connection, FakeUpstream
 
 SECOND_OF_AUDIO = b"\x01\x00" * 24000
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    server = await FakeUpstream().start()
-    yield server
-    await server.stop()
 
 
 @dataclass

@@ -1,0 +1,131 @@
+"""A live Koe for tests: a real `daphne portal.asgi:application` process on 127.0.0.1 that
+serves this session's test database (the embedded server's, or DATABASE_URL's), so what a test
+writes with the ORM the server reads, and what the server stores the test reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import connection
+
+from conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("KOE_TEST_ARTIFACTS", settings.KOE_VAR_DIR / "test-artifacts"))
+
+
+def _database_env() -> dict[str, str]:
+    """Point the server at this session's test database."""
+    db = connection.settings_dict
+    if settings.DATABASE_URL:
+        user = quote(db.get("USER") or "")
+        password = quote(db.get("PASSWORD") or "")
+        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        host = db.get("HOST") or "127.0.0.1"
+        port = db.get("PORT") or "5432"
+        return {"DATABASE_URL": f"postgres://{auth}{host}:{port}/{db['NAME']}"}
+    return {"KOE_DB_NAME": db["NAME"], "KOE_VAR_DIR": str(settings.KOE_VAR_DIR)}
+
+
+class LiveKoe:
+    def __init__(
+        self,
+        *,
+        media_root: Path,
+        upstream_url: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.engine_key = "koe-browser-test-" + secrets.token_hex(8)
+        env = {
+            **os.environ,
+            **_database_env(),
+            "DJANGO_SETTINGS_MODULE": "portal.settings_test",
+            "KOE_ENV": "development",
+            "KOE_REALTIME_PROVIDER": "local",
+            "KOE_ENGINE_ENABLED": "true",
+            "KOE_LOCAL_REALTIME_KEY": self.engine_key,
+            "KOE_LOCAL_REALTIME_URL": upstream_url or f"ws://127.0.0.1:{self.port}/v1/realtime",
+            "KOE_UPSTREAM_CONNECTS_PER_MINUTE": "200",
+            "KOE_MEDIA_DIR": str(media_root),
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
+        env.pop("REDIS_URL", None)
+        self.log = ARTIFACTS / f"daphne-{self.port}.log"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self._log_file = self.log.open("wb")
+        self.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "portal.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_healthy()
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited: see {self.log}")
+            try:
+                health = self.url + "/healthz"  # always http://127.0.0.1
+                with urllib.request.urlopen(health, timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"daphne did not become healthy: see {self.log}")
+
+    def warm_engine(self) -> None:
+        """One typed turn through the engine, so that its models are loaded before a test's
+        microphone timeline starts."""
+        from websockets.sync.client import connect
+
+        url = f"ws://127.0.0.1:{self.port}/v1/realtime?model=koe-local"
+        headers = {"Authorization": f"Bearer {self.engine_key}"}
+        with connect(url, additional_headers=headers, open_timeout=30) as ws:
+            ws.send(
+                json.dumps(
+                    {
+                        "type": "conversation.item.create",
+                        "item": {
+                            "type": "message",
+                            "role": "user",
+                            "content": [{"type": "input_text", "text": "Hello"}],
+                        },
+                    }
+                )
+            )
+            ws.send(json.dumps({"type": "response.create"}))
+            while json.loads(ws.recv(timeout=120))["type"] != "response.done":
+                pass
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log_file.close()
