@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
@@ -15,6 +16,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def database_env_for_tests() -> dict[str, str]:
+    """Environment that points a server or worker process at this session's test database."""
+    from django.conf import settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    if settings.DATABASE_URL:
+        user = quote(db.get("USER") or "")
+        password = quote(db.get("PASSWORD") or "")
+        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        host = db.get("HOST") or "127.0.0.1"
+        port = db.get("PORT") or "5432"
+        return {"DATABASE_URL": f"postgres://{auth}{host}:{port}/{db['NAME']}"}
+    return {"KOE_DB_NAME": db["NAME"], "KOE_VAR_DIR": str(settings.KOE_VAR_DIR)}
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from pgvector.django import HalfVectorField
 
 # Longer than the slowest batch can take, retries with the remote embedding services included.
 STALLED_AFTER = timedelta(minutes=15)
+MAX_INGEST_ATTEMPTS = 3
 
 
 class Document(models.Model):
@@ -50,6 +51,9 @@ class Document(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
+    # Ingestions of this version begun so far: a worker that died midway leaves the document
+    # `processing`; knowledge_recover queues it again, up to MAX_INGEST_ATTEMPTS, then fails it.
+    ingest_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -6,6 +6,8 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import PurePath
 
 from django.conf import settings
@@ -13,12 +15,13 @@ from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from knowledge.chunking import chunks_from_sections
 from knowledge.embeddings import Embedder, EmbeddingError, embedder_default
-from knowledge.models import Chunk, Document
+from knowledge.models import MAX_INGEST_ATTEMPTS, STALLED_AFTER, Chunk, Document
 from knowledge.parsing import (
     DocumentError,
     document_format,
@@ -127,6 +130,7 @@ def document_new_version(
     document.status = Document.Status.QUEUED
     document.progress = 0
     document.error = ""
+    document.ingest_attempts = 0
     if document.superseded_file:
         # The current file is an upload that was never indexed: nothing refers to it.
         _file_delete_on_commit(document.file.storage, document.file.name)
@@ -161,9 +165,49 @@ def document_reindex(*, document: Document) -> Document:
     document.status = Document.Status.QUEUED
     document.progress = 0
     document.error = ""
-    document.save(update_fields=["status", "progress", "error", "updated_at"])
+    document.ingest_attempts = 0
+    document.save(update_fields=["status", "progress", "error", "ingest_attempts", "updated_at"])
     document_enqueue(document=document)
     return document
+
+
+@dataclass(frozen=True)
+class Recovery:
+    requeued: list[int]
+    failed: list[int]
+
+
+def documents_recover_stalled(*, stalled_after: timedelta = STALLED_AFTER) -> Recovery:
+    """Documents whose ingestion stopped without a word (its worker was killed: no progress
+    for `stalled_after`) are queued again, or failed after MAX_INGEST_ATTEMPTS tries."""
+    cutoff = timezone.now() - stalled_after
+    requeued: list[int] = []
+    failed: list[int] = []
+    with transaction.atomic():
+        stalled = Document.objects.select_for_update(skip_locked=True).filter(
+            status=Document.Status.PROCESSING, updated_at__lte=cutoff
+        )
+        for document in stalled:
+            if document.ingest_attempts >= MAX_INGEST_ATTEMPTS:
+                document.status = Document.Status.FAILED
+                document.progress = 0
+                document.error = (
+                    f"Indexing stopped {document.ingest_attempts} times without finishing (its "
+                    "worker was stopped or ran out of memory). Try a smaller file, or ask your "
+                    "administrator to check the task worker."
+                )
+                failed.append(document.pk)
+            else:
+                document.status = Document.Status.QUEUED
+                document.progress = 0
+                document_enqueue(document=document)
+                requeued.append(document.pk)
+            document.save(update_fields=["status", "progress", "error", "updated_at"])
+    for pk in requeued:
+        logger.warning("document %s stalled while indexing; queued again", pk)
+    for pk in failed:
+        logger.error("document %s stalled while indexing too often; marked failed", pk)
+    return Recovery(requeued=requeued, failed=failed)
 
 
 def document_enqueue(*, document: Document) -> None:
@@ -183,6 +227,9 @@ def document_ingest(*, document_id: int, embedder: Embedder | None = None) -> Do
     embedder = embedder or embedder_default()
     document = Document.objects.get(pk=document_id)
     version = document.version
+    Document.objects.filter(pk=document_id, version=version).update(
+        ingest_attempts=F("ingest_attempts") + 1
+    )
     _progress(document, status=Document.Status.PROCESSING, progress=1, error="")
     try:
         with document.file.open("rb") as handle:

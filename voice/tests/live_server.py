@@ -13,28 +13,13 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote
 
 from django.conf import settings
-from django.db import connection
 
-from conftest import free_port
+from conftest import database_env_for_tests, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("KOE_TEST_ARTIFACTS", settings.KOE_VAR_DIR / "test-artifacts"))
-
-
-def _database_env() -> dict[str, str]:
-    """Point the server at this session's test database."""
-    db = connection.settings_dict
-    if settings.DATABASE_URL:
-        user = quote(db.get("USER") or "")
-        password = quote(db.get("PASSWORD") or "")
-        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-        host = db.get("HOST") or "127.0.0.1"
-        port = db.get("PORT") or "5432"
-        return {"DATABASE_URL": f"postgres://{auth}{host}:{port}/{db['NAME']}"}
-    return {"KOE_DB_NAME": db["NAME"], "KOE_VAR_DIR": str(settings.KOE_VAR_DIR)}
 
 
 class LiveKoe:
@@ -50,7 +35,7 @@ class LiveKoe:
         self.engine_key = "koe-browser-test-" + secrets.token_hex(8)
         env = {
             **os.environ,
-            **_database_env(),
+            **database_env_for_tests(),
             "DJANGO_SETTINGS_MODULE": "portal.settings_test",
             "KOE_ENV": "development",
             "KOE_REALTIME_PROVIDER": "local",

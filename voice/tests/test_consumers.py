@@ -348,6 +348,57 @@ async def test_a_rollover_continues_the_same_conversation_record(fake, settings)
     assert len(fake.connections) >= 2
 
 
+async def test_an_upstream_killed_mid_answer_is_replaced_and_the_record_keeps_every_turn(fake):
+    fake.answer = lambda conn: "Twenty days of paid leave a year, and five more after ten years."
+    fake.answer_audio_ms = 2000
+    fake.chunk_delay_s = 0.1
+    comm = await connect(await session_cookie("emi", Role.EMPLOYEE))
+    ready = json.loads((await receive(comm))["text"])
+    await comm.send_to(text_data=json.dumps({"type": "text", "text": "How much leave?"}))
+    await collect_until(comm, lambda f: isinstance(f, dict) and f["type"] == "transcript.delta")
+    await fake.drop()  # the model's process dies in the middle of the answer
+    fake.chunk_delay_s = 0.0
+    frames = await collect_until(
+        comm,
+        lambda f: (
+            isinstance(f, dict)
+            and f["type"] == "transcript.done"
+            and f["role"] == "assistant"
+            and not f.get("interrupted")
+        ),
+    )
+    events = [f for f in frames if isinstance(f, dict)]
+    # The page is told: the cut answer is closed, then reconnecting, then reconnected.
+    cut = next(e for e in events if e.get("interrupted"))
+    assert {"type": "status", "status": "reconnecting"} in events
+    assert {"type": "notice", "notice": "reconnected"} in events
+    assert events.index(cut) < events.index({"type": "status", "status": "reconnecting"})
+    await comm.disconnect()
+
+    @database_sync_to_async
+    def stored_and_page() -> tuple[list[tuple[str, dict[str, Any]]], str]:
+        conversation = Conversation.objects.get()
+        records = [
+            (r.event_type, r.data)
+            for r in ConversationEvent.objects.filter(conversation=conversation)
+        ]
+        client = Client()
+        client.force_login(conversation.user)
+        page = client.get(f"/conversations/{conversation.public_id}/").content.decode()
+        return records, page
+
+    records, page = await stored_and_page()
+    turns = [(d["role"], d["text"], d.get("cut_off")) for k, d in records if k == "transcript"]
+    assert turns == [
+        ("user", "How much leave?", None),
+        ("assistant", cut["text"], "upstream_dropped"),
+        ("assistant", "Twenty days of paid leave a year, and five more after ten years.", None),
+    ]
+    assert [d["reason"] for k, d in records if k == "rollover"] == ["upstream_dropped"]
+    assert ready["type"] == "ready" and cut["text"] in page
+    assert "Cut off when the model's session ended (upstream_dropped)" in page
+
+
 async def test_with_recording_on_each_turns_audio_is_stored_with_its_hash(fake, settings, tmp_path):
     import hashlib
     import wave

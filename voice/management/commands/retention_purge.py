@@ -2,8 +2,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django_tasks_db.models import DBTaskResult
 
+from portal.periodic import periodic_task_start
 from voice.services import conversations_purge
 from voice.tasks import retention_purge_task
 
@@ -23,11 +23,7 @@ class Command(BaseCommand):
             self.stdout.write("KOE_RETENTION_DAYS is 0: conversations are kept; nothing to do")
             return
         if options["schedule"]:
-            pending = DBTaskResult.objects.filter(
-                task_path=retention_purge_task.module_path, status__in=["READY", "RUNNING"]
-            ).exists()
-            if not pending:
-                retention_purge_task.enqueue()
+            periodic_task_start(retention_purge_task)
             self.stdout.write("the daily retention purge is queued")
             return
         purge = conversations_purge(retention_days=days)
