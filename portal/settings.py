@@ -123,6 +123,16 @@ else:
     }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Each process keeps a small pool of open connections (psycopg_pool): without it every write of
+# a conversation's records opened a new connection, the largest cost bench/gateway.py found.
+# Broken connections (a database restart) are checked for and replaced. 0 turns pooling off.
+KOE_DB_POOL_SIZE = env.int("KOE_DB_POOL_SIZE", default=10)
+if KOE_DB_POOL_SIZE > 0 and DATABASES["default"]["CONN_MAX_AGE"] == 0:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": KOE_DB_POOL_SIZE,
+        "timeout": 10,  # seconds to wait for a free connection before an OperationalError
+    }
 # Channels' live-server tests need an explicit test database name.
 DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

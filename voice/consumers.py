@@ -209,6 +209,16 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             await self.close(code=code, reason=reason)
 
     # -- browser -> session -----------------------------------------------------------------------
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections before every message, which is a hop to
+        # a worker thread: 50 of them a second per browser for audio alone (bench/gateway.py).
+        # Frames touch no database here, and every database call of this consumer goes through
+        # database_sync_to_async, which does that closing itself.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+            return
+        await super().dispatch(message)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.session is None:
             return

@@ -28,11 +28,11 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from voice.models import Conversation
 from voice.realtime.session import Record
-from voice.services import EventRecord, conversation_events_append
+from voice.services import ChainHead, EventRecord, conversation_events_append
 
 logger = logging.getLogger(__name__)
 
-Append = Callable[..., int]
+Append = Callable[..., object]
 
 
 class ConversationRecorder:
@@ -55,6 +55,7 @@ class ConversationRecorder:
         self._retry_max_wait = retry_max_wait_s
         self._close_deadline = close_deadline_s
         self._pending: deque[EventRecord] = deque()
+        self._head: ChainHead | None = None
         self._sequence = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -137,10 +138,17 @@ class ConversationRecorder:
     def _write_one_by_one(self, append: Append, batch: Sequence[EventRecord]) -> None:
         for record in batch:
             try:
-                append(conversation=self._conversation, events=[record])
+                head = append(conversation=self._conversation, events=[record], head=self._head)
             except (DataError, IntegrityError):
                 logger.error("audit record %s could not be stored as sent", record.sequence)
-                append(conversation=self._conversation, events=[_unstorable(record)])
+                head = append(
+                    conversation=self._conversation, events=[_unstorable(record)], head=self._head
+                )
+            self._advance(head)
+
+    def _advance(self, head: object) -> None:
+        # The last hash written saves reading it back before the next batch.
+        self._head = head if isinstance(head, ChainHead) else None
 
     async def _write(self, batch: Sequence[EventRecord]) -> None:
         # Not thread-sensitive: a retrying recorder must not hold up every other socket's
@@ -150,7 +158,7 @@ class ConversationRecorder:
     def _write_now(self, batch: Sequence[EventRecord]) -> None:
         append = self._append or conversation_events_append
         try:
-            append(conversation=self._conversation, events=batch)
+            self._advance(append(conversation=self._conversation, events=batch, head=self._head))
         except (DataError, IntegrityError):
             # Some record cannot be stored as it is: store the others one by one and keep the
             # bad one as a marker, so that one odd value never costs the whole trail.

@@ -48,20 +48,35 @@ class EventRecord:
     subject: str = ""
 
 
-def conversation_events_append(*, conversation: Conversation, events: Sequence[EventRecord]) -> int:
+@dataclass(frozen=True)
+class ChainHead:
+    """The last stored event of a conversation, as its one writer (the recorder) knows it."""
+
+    sequence: int
+    chain_hash: str
+
+
+def conversation_events_append(
+    *, conversation: Conversation, events: Sequence[EventRecord], head: ChainHead | None = None
+) -> ChainHead | None:
     """Append a batch of audit events, each chained to the one before it (voice.integrity);
-    replaying a batch after a failure adds no duplicates."""
+    replaying a batch after a failure adds no duplicates. `head`, the last event written
+    before, saves reading it back; returns the new head."""
     if not events:
-        return 0
+        return head
     public_id = str(conversation.public_id)
-    previous = (
-        ConversationEvent.objects.filter(
-            conversation=conversation, sequence__lt=min(e.sequence for e in events)
-        )
-        .order_by("-sequence")
-        .values_list("chain_hash", flat=True)
-        .first()
-    ) or genesis_hash(header=ConversationHeader.of(conversation))
+    first = min(e.sequence for e in events)
+    if head is not None and head.sequence == first - 1:
+        previous = head.chain_hash
+    elif first == 1:
+        previous = genesis_hash(header=ConversationHeader.of(conversation))
+    else:
+        previous = (
+            ConversationEvent.objects.filter(conversation=conversation, sequence__lt=first)
+            .order_by("-sequence")
+            .values_list("chain_hash", flat=True)
+            .first()
+        ) or genesis_hash(header=ConversationHeader.of(conversation))
     rows = []
     for e in sorted(events, key=lambda e: e.sequence):
         row = ConversationEvent(
@@ -91,7 +106,7 @@ def conversation_events_append(*, conversation: Conversation, events: Sequence[E
         # A retried batch whose first attempt did commit: keep what is there, add the rest.
         with transaction.atomic():
             ConversationEvent.objects.bulk_create(rows, ignore_conflicts=True)
-    return len(rows)
+    return ChainHead(sequence=rows[-1].sequence, chain_hash=rows[-1].chain_hash)
 
 
 def _as_stored(data: dict[str, Any]) -> dict[str, Any]:

@@ -167,3 +167,29 @@ def test_numbers_hash_the_same_after_the_database_stored_them():
         conversation=conversation, events=[EventRecord(1, "latency", time.time(), odd)]
     )
     assert "the chains are intact" in verify()
+
+
+def test_a_writer_that_knows_the_chain_head_does_not_read_it_back():
+    from django.test.utils import CaptureQueriesContext
+
+    from voice.selectors import conversation_chain_problems
+
+    user = get_user_model().objects.create_user("ken")
+    conversation = conversation_start(user=user, provider="local", model="koe-local")
+    now = time.time()
+    batches = [
+        [EventRecord(n, "transcript", now + n, {"text": f"turn {n}"}) for n in (1, 2)],
+        [EventRecord(n, "transcript", now + n, {"text": f"turn {n}"}) for n in (3, 4)],
+    ]
+    head = None
+    for batch in batches:
+        with CaptureQueriesContext(connection) as queries:
+            head = conversation_events_append(conversation=conversation, events=batch, head=head)
+        assert not any(q["sql"].lstrip().upper().startswith("SELECT") for q in queries)
+    assert head is not None and head.sequence == 4
+    # A writer that does not know it (after a restart) reads it, and the chain stays whole.
+    conversation_events_append(
+        conversation=conversation, events=[EventRecord(5, "ended", now + 5, {"reason": "x"})]
+    )
+    conversation_end(conversation=conversation, reason="client_closed")
+    assert list(conversation_chain_problems()) == []
