@@ -115,7 +115,10 @@ class Browser:
                 open_timeout=60,
             )
             while True:
-                event = json.loads(await asyncio.wait_for(self.ws.recv(), 60))
+                message = await asyncio.wait_for(self.ws.recv(), 60)
+                if isinstance(message, bytes):
+                    continue  # the model may start talking before "ready" is read
+                event = json.loads(message)
                 if event["type"] == "ready":
                     break
                 if event["type"] == "error":
@@ -224,6 +227,7 @@ def start_koe(port: int, upstream_port: int, media: str) -> subprocess.Popen[byt
         ],
         cwd=ROOT,
         env=env,
+        stdout=subprocess.DEVNULL,  # daphne's access log: one line per socket opened or closed
     )
     import urllib.request
 

@@ -236,6 +236,11 @@ class VoiceConsumer(AsyncWebsocketConsumer):
     # -- session -> browser -----------------------------------------------------------------------
     async def emit(self, out: Outgoing) -> None:
         try:
+            self.outbound.put_nowait(out)  # the usual case: room in the queue, no waiting
+            return
+        except asyncio.QueueFull:
+            pass
+        try:
             await asyncio.wait_for(self.outbound.put(out), timeout=OUTBOUND_PUT_TIMEOUT_S)
         except TimeoutError:
             # The browser does not read: stop rather than let memory grow.

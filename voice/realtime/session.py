@@ -713,9 +713,7 @@ class RealtimeSession:
             return
         if self._mode == TurnMode.PUSH_TO_TALK:
             self._user_speaking = True  # until the commit
-        await self._send(
-            {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
-        )
+        await self._send_audio(pcm)
         self._audio_sent(pcm)
 
     async def wait_ready(self, timeout_s: float) -> bool:
@@ -870,10 +868,7 @@ class RealtimeSession:
         while self._held_audio:
             pcm = self._held_audio.popleft()
             self._held_audio_bytes -= len(pcm)
-            await self._send(
-                {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()},
-                setup=True,
-            )
+            await self._send_audio(pcm, setup=True)
             self._audio_sent(pcm)
 
     def _audio_sent(self, pcm: bytes) -> None:
@@ -906,24 +901,33 @@ class RealtimeSession:
 
     # -- sending ---------------------------------------------------------------------------------
     async def _send(self, event: dict[str, Any], *, setup: bool = False) -> None:
+        await self._send_text(event["type"], json.dumps(event, ensure_ascii=False), setup=setup)
+
+    async def _send_audio(self, pcm: bytes, *, setup: bool = False) -> None:
+        # The hot path (50 frames a second per person): the event is spelled out rather than
+        # built as a dict and encoded (base64 needs no JSON escaping).
+        text = _APPEND_HEAD + base64.b64encode(pcm).decode("ascii") + '"}'
+        await self._send_text("input_audio_buffer.append", text, setup=setup)
+
+    async def _send_text(self, kind: str, text: str, *, setup: bool = False) -> None:
         upstream = self._upstream
         if upstream is None or not (setup or self._ready.is_set()):
-            logger.info("dropped %s while no upstream session is open", event["type"])
+            logger.info("dropped %s while no upstream session is open", kind)
             return
         try:
-            await asyncio.wait_for(
-                upstream.send(json.dumps(event, ensure_ascii=False)),
-                timeout=self._settings.send_timeout_s,
-            )
+            await asyncio.wait_for(upstream.send(text), timeout=self._settings.send_timeout_s)
         except TimeoutError:
             # A peer that does not take our data for this long is as good as gone: close it,
             # and the reader moves the conversation to a fresh session.
-            logger.warning("upstream send of %s timed out; reconnecting", event["type"])
+            logger.warning("upstream send of %s timed out; reconnecting", kind)
             with contextlib.suppress(Exception):
                 await upstream.close()
         except Exception as exc:
             # The reader notices the broken connection and rolls over.
-            logger.warning("upstream send of %s failed: %r", event["type"], exc)
+            logger.warning("upstream send of %s failed: %r", kind, exc)
+
+
+_APPEND_HEAD = '{"type": "input_audio_buffer.append", "audio": "'
 
 
 def _decode_event(raw: str | bytes) -> dict[str, Any] | None:

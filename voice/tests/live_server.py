@@ -47,7 +47,8 @@ class LiveKoe:
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
         }
-        env.pop("REDIS_URL", None)
+        if "REDIS_URL" not in (extra_env or {}):
+            env.pop("REDIS_URL", None)  # one process: its own in-memory layer and cache
         self.log = ARTIFACTS / f"daphne-{self.port}.log"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self._log_file = self.log.open("wb")
@@ -114,3 +115,85 @@ class LiveKoe:
             self.process.kill()
             self.process.wait()
         self._log_file.close()
+
+
+NGINX_CONFIG = """
+worker_processes 1;
+daemon off;
+user root;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+{site}
+}}
+"""
+
+
+def nginx_site(*, listen: str, upstreams: list[str]) -> str:
+    """The part of nginx's configuration that puts Koe's processes behind one address: the same
+    directives as the README's deployment section."""
+    servers = "\n".join(f"        server {address};" for address in upstreams)
+    return f"""
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        ''      close;
+    }}
+    upstream koe {{
+{servers}
+    }}
+    server {{
+        listen {listen};
+        location / {{
+            proxy_pass http://koe;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_read_timeout 1h;
+            proxy_send_timeout 1h;
+            client_max_body_size 60m;
+        }}
+    }}"""
+
+
+class Nginx:
+    """Debian's nginx on 127.0.0.1 in front of the given Koe processes (round robin)."""
+
+    def __init__(self, *, upstreams: list[str], prefix: Path) -> None:
+        binary = "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            raise RuntimeError("nginx is not installed: run ./koe test, which installs it")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        prefix.mkdir(parents=True, exist_ok=True)
+        config = prefix / "nginx.conf"
+        site = nginx_site(listen=f"127.0.0.1:{self.port}", upstreams=upstreams)
+        config.write_text(NGINX_CONFIG.format(prefix=prefix, site=site))
+        self.process = subprocess.Popen(
+            [binary, "-p", str(prefix), "-c", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2):  # noqa: S310
+                    return
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"nginx exited: see {prefix}/error.log") from None
+                time.sleep(0.1)
+        raise RuntimeError("nginx did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
