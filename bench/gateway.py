@@ -28,11 +28,13 @@ import base64
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from array import array
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ from bench.own_database import django_in_own_database
 DATABASE = "koe_bench_gateway"
 FRAME_MS = 20
 FRAME_BYTES = FRAME_MS * 48
+ERROR_CODES: Counter[str] = Counter()  # what Koe's error events said, for the summary
 SLOTS = 4  # browsers are spread over 4 phases of each 20 ms, as real ones are not in step
 
 
@@ -136,6 +139,7 @@ class Browser:
                         self.down_ms.append(since_ms(base64.b64decode(delta[:12])))
                 elif '"error"' in message[:20]:
                     self.errors += 1
+                    ERROR_CODES[json.loads(message).get("code", "?")] += 1
         except Exception:
             self.errors += 1
 
@@ -192,9 +196,11 @@ def start_upstream(port: int) -> subprocess.Popen[bytes]:
     return process
 
 
-def start_koe(port: int, upstream_port: int, media: str) -> subprocess.Popen[bytes]:
+def start_koe(
+    port: int, upstream_port: int, media: str, *, cpu: int | None, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
         "DJANGO_SETTINGS_MODULE": "portal.settings",
         "KOE_ENV": "production",
         "SECRET_KEY": os.environ["SECRET_KEY"],  # the one the sessions were signed with
@@ -213,8 +219,8 @@ def start_koe(port: int, upstream_port: int, media: str) -> subprocess.Popen[byt
         "KOE_RECORD_AUDIO": "true",
         "KOE_MEDIA_DIR": media,
         "LOG_LEVEL": "WARNING",
+        **env,
     }
-    env.pop("REDIS_URL", None)
     process = subprocess.Popen(
         [
             *pinned(0),
@@ -260,6 +266,8 @@ class Step:
     cpu_s: float = 0.0
     seconds: float = 0.0
     rss_mb: float = 0.0
+    idle_rss_mb: float = 0.0
+    processes: int = 1
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -335,106 +343,168 @@ async def run_step(
     return Step(count, up, down, errors, cpu_s=cpu, seconds=elapsed, rss_mb=rss)
 
 
-def table(rows: list[tuple[Step, Step]], idle_rss_mb: float, limit_ms: float) -> str:
-    head = (
-        "| sessions | direction | p50 Koe | p50 direct | p50 added | p99 Koe | p99 direct "
-        "| p99 added | frames/s |"
-    )
-    lines = [head, "|" + "---|" * 9]
+def table(rows: list[tuple[Step, Step]], limit_ms: float, *, via: str) -> str:
+    """Latency per direction (Koe, the direct baseline, what Koe adds), then cost per session,
+    then the largest N each layout held."""
+    lines = [
+        f"Koe reached {via}; latencies in ms; 'direct' = the same browsers straight to the model",
+        "",
+        "| processes | sessions | direction | p50 Koe | p50 direct | p50 added | p99 Koe "
+        "| p99 direct | p99 added | frames/s |",
+        "|" + "---|" * 10,
+    ]
     for koe, direct in rows:
         for name, k, d in (("up", koe.up_ms, direct.up_ms), ("down", koe.down_ms, direct.down_ms)):
-            k50, d50, k99, d99 = (
-                percentile(k, 50),
-                percentile(d, 50),
-                percentile(k, 99),
-                percentile(d, 99),
-            )
+            k50, d50 = percentile(k, 50), percentile(d, 50)
+            k99, d99 = percentile(k, 99), percentile(d, 99)
             lines.append(
-                f"| {koe.sessions} | {name} | {k50:.2f} | {d50:.2f} | {k50 - d50:+.2f} "
-                f"| {k99:.2f} | {d99:.2f} | {k99 - d99:+.2f} | {len(k) / koe.seconds:,.0f} |"
+                f"| {koe.processes} | {koe.sessions} | {name} | {k50:.2f} | {d50:.2f} "
+                f"| {k50 - d50:+.2f} | {k99:.2f} | {d99:.2f} | {k99 - d99:+.2f} "
+                f"| {len(k) / koe.seconds:,.0f} |"
             )
     lines += [
         "",
-        "| sessions | Koe CPU (% of one core) | CPU per session (ms/s) | Koe RSS (MB) "
-        "| RSS per session (MB) | errors |",
-        "|---|---|---|---|---|---|",
+        "| processes | sessions | Koe CPU (% of one core, all processes) | CPU per session "
+        "(ms/s) | Koe RSS (MB) | RSS per session (MB) | errors |",
+        "|---|---|---|---|---|---|---|",
     ]
     for koe, _ in rows:
         busy = 100 * koe.cpu_s / koe.seconds
+        per_session_cpu = 1000 * koe.cpu_s / koe.seconds / koe.sessions
+        per_session_rss = (koe.rss_mb - koe.idle_rss_mb) / koe.sessions
         lines.append(
-            f"| {koe.sessions} | {busy:.0f} % | {1000 * koe.cpu_s / koe.seconds / koe.sessions:.2f}"
-            f" | {koe.rss_mb:.0f} | {(koe.rss_mb - idle_rss_mb) / koe.sessions:.2f} "
-            f"| {koe.errors} |"
+            f"| {koe.processes} | {koe.sessions} | {busy:.0f} % | {per_session_cpu:.2f} "
+            f"| {koe.rss_mb:.0f} | {per_session_rss:.2f} | {koe.errors} |"
         )
-    held = [
-        koe.sessions
-        for koe, _ in rows
-        if max(percentile(koe.up_ms, 99), percentile(koe.down_ms, 99)) <= limit_ms
-        and koe.errors == 0
-    ]
-    lines += [
-        "",
-        f"Largest N with p99 through Koe <= {limit_ms:.0f} ms in both directions: "
-        f"{max(held) if held else 'none'} (of {', '.join(str(k.sessions) for k, _ in rows)}).",
-    ]
+    lines.append("")
+    for layout in sorted({koe.processes for koe, _ in rows}):
+        mine = [koe for koe, _ in rows if koe.processes == layout]
+        held = [
+            koe.sessions
+            for koe in mine
+            if max(percentile(koe.up_ms, 99), percentile(koe.down_ms, 99)) <= limit_ms
+            and koe.errors == 0
+        ]
+        lines.append(
+            f"{layout} process(es): largest N with p99 through Koe <= {limit_ms:.0f} ms both ways: "
+            f"{max(held) if held else 'none'} (of {', '.join(str(k.sessions) for k in mine)})."
+        )
     return "\n".join(lines)
+
+
+def start_redis(port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            shutil.which("redis-server") or "/usr/bin/redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)
+    return process
+
+
+def start_nginx(prefix: Path, upstreams: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+    from portal.nginx import nginx_standalone_config
+
+    port = free_port()
+    prefix.mkdir(parents=True, exist_ok=True)
+    config = prefix / "nginx.conf"
+    config.write_text(
+        nginx_standalone_config(prefix=str(prefix), listen=f"127.0.0.1:{port}", upstreams=upstreams)
+    )
+    process = subprocess.Popen(["/usr/sbin/nginx", "-p", str(prefix), "-c", str(config)])
+    time.sleep(0.5)
+    return process, port
 
 
 async def bench(args: argparse.Namespace, cookies: list[str]) -> None:
     import psutil
 
     counts = [int(n) for n in args.sessions.split(",")]
-    if len(pinned(1)) and not args.koe:
+    layouts = [int(k) for k in args.processes.split(",")]
+    behind_nginx = max(layouts) > 1
+    if len(pinned(1)) and not behind_nginx:
         os.sched_setaffinity(0, {1})  # the browsers share CPU 1 with the fake model
     upstream_port = free_port()
     upstream = start_upstream(upstream_port)
-    koe_process = None
+    redis_port = free_port()
+    redis = start_redis(redis_port) if behind_nginx else None
     media = tempfile.mkdtemp(prefix="koe-bench-media-")
+    rows: list[tuple[Step, Step]] = []
     try:
-        if args.koe:
-            url = args.koe.rstrip("/") + "/ws/voice/"
-            origin = args.origin or args.koe.replace("ws://", "http://").rstrip("/")
-            processes = [psutil.Process(int(pid)) for pid in args.pids.split(",") if pid]
-        else:
-            port = free_port()
-            koe_process = start_koe(port, upstream_port, media)
-            url, origin = f"ws://127.0.0.1:{port}/ws/voice/", f"http://127.0.0.1:{port}"
-            processes = [psutil.Process(koe_process.pid)]
-        idle_rss = sum(p.memory_info().rss for p in processes) / 2**20
-        rows = []
-        for count in counts:
-            common: dict[str, Any] = {
-                "count": count,
-                "cookies": cookies,
-                "upstream_port": upstream_port,
-                "warmup_s": args.warmup,
-                "seconds": args.seconds,
-            }
-            profile = args.profile if count == counts[-1] else ""
-            koe = await run_step(
-                direct=False, url=url, origin=origin, processes=processes, profile=profile, **common
-            )
-            direct = await run_step(
-                direct=True,
-                url=f"ws://127.0.0.1:{upstream_port}/v1/realtime",
-                origin="",
-                processes=processes,
-                **common,
-            )
-            rows.append((koe, direct))
-            print(
-                f"{count} sessions: up p99 {percentile(koe.up_ms, 99):.1f} ms, down p99 "
-                f"{percentile(koe.down_ms, 99):.1f} ms, errors {koe.errors}",
-                file=sys.stderr,
-                flush=True,
-            )
-        print(table(rows, idle_rss, args.max_p99_ms))
+        for layout in layouts:
+            koes, nginx = [], None
+            try:
+                extra = {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"} if redis else {}
+                ports = [free_port() for _ in range(layout)]
+                koes = [
+                    start_koe(
+                        port, upstream_port, media, cpu=None if behind_nginx else 0, env=extra
+                    )
+                    for port in ports
+                ]
+                if behind_nginx:
+                    nginx, front = start_nginx(
+                        Path(media) / f"nginx-{layout}", [f"127.0.0.1:{p}" for p in ports]
+                    )
+                else:
+                    front = ports[0]
+                url, origin = f"ws://127.0.0.1:{front}/ws/voice/", f"http://127.0.0.1:{front}"
+                processes = [psutil.Process(k.pid) for k in koes]
+                idle_rss = sum(p.memory_info().rss for p in processes) / 2**20
+                for count in counts:
+                    common: dict[str, Any] = {
+                        "count": count,
+                        "cookies": cookies,
+                        "upstream_port": upstream_port,
+                        "warmup_s": args.warmup,
+                        "seconds": args.seconds,
+                    }
+                    profile = args.profile if count == counts[-1] else ""
+                    koe = await run_step(
+                        direct=False,
+                        url=url,
+                        origin=origin,
+                        processes=processes,
+                        profile=profile,
+                        **common,
+                    )
+                    direct = await run_step(
+                        direct=True,
+                        url=f"ws://127.0.0.1:{upstream_port}/v1/realtime",
+                        origin="",
+                        processes=processes,
+                        **common,
+                    )
+                    koe.processes = direct.processes = layout
+                    koe.idle_rss_mb = idle_rss
+                    rows.append((koe, direct))
+                    print(
+                        f"{layout} process(es), {count} sessions: up p99 "
+                        f"{percentile(koe.up_ms, 99):.1f} ms, down p99 "
+                        f"{percentile(koe.down_ms, 99):.1f} ms, errors {koe.errors} "
+                        f"{dict(ERROR_CODES)}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            finally:
+                for process in [*koes, *([nginx] if nginx else [])]:
+                    process.terminate()
+                    process.wait(timeout=60)
+        print(table(rows, args.max_p99_ms, via="nginx" if behind_nginx else "direct"))
     finally:
-        if koe_process is not None:
-            koe_process.terminate()
-            koe_process.wait(timeout=60)
         upstream.terminate()
         upstream.wait(timeout=10)
+        if redis is not None:
+            redis.terminate()
 
 
 def main() -> None:
@@ -443,9 +513,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--max-p99-ms", type=float, default=50.0)
-    parser.add_argument("--koe", default="", help="ws://host:port of a running Koe")
-    parser.add_argument("--origin", default="")
-    parser.add_argument("--pids", default="", help="its processes, for CPU and memory")
+    parser.add_argument(
+        "--processes",
+        default="1",
+        help="Koe web processes, e.g. 1,2: with more than one, every layout runs behind nginx "
+        "with Redis (as deployed), and no process is pinned to a CPU",
+    )
     parser.add_argument(
         "--profile", default="", help="py-spy's collapsed stacks of Koe at the largest N, to FILE"
     )

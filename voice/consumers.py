@@ -56,6 +56,9 @@ OUTBOUND_PUT_TIMEOUT_S = 5.0
 
 
 class VoiceConsumer(AsyncWebsocketConsumer):
+    # Nothing reaches a voice socket through the channel layer: without this, every socket
+    # would hold a blocking read on Redis (with REDIS_URL set), and a slow one would end it.
+    channel_layer_alias = "no channel layer"
     torn_down = False
 
     async def server_stopping(self) -> None:

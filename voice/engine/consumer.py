@@ -36,6 +36,8 @@ def engine_key_valid(scope: dict[str, Any]) -> bool:
 
 
 class EngineConsumer(AsyncWebsocketConsumer):
+    # Model sessions get nothing through the channel layer (see VoiceConsumer).
+    channel_layer_alias = "no channel layer"
     session: EngineSession | None = None
 
     async def connect(self) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from django.conf import settings
 
 from conftest import database_env_for_tests, free_port
+from portal.nginx import nginx_standalone_config
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("KOE_TEST_ARTIFACTS", settings.KOE_VAR_DIR / "test-artifacts"))
@@ -117,54 +118,6 @@ class LiveKoe:
         self._log_file.close()
 
 
-NGINX_CONFIG = """
-worker_processes 1;
-daemon off;
-user root;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-{site}
-}}
-"""
-
-
-def nginx_site(*, listen: str, upstreams: list[str]) -> str:
-    """The part of nginx's configuration that puts Koe's processes behind one address: the same
-    directives as the README's deployment section."""
-    servers = "\n".join(f"        server {address};" for address in upstreams)
-    return f"""
-    map $http_upgrade $connection_upgrade {{
-        default upgrade;
-        ''      close;
-    }}
-    upstream koe {{
-{servers}
-    }}
-    server {{
-        listen {listen};
-        location / {{
-            proxy_pass http://koe;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_read_timeout 1h;
-            proxy_send_timeout 1h;
-            client_max_body_size 60m;
-        }}
-    }}"""
-
-
 class Nginx:
     """Debian's nginx on 127.0.0.1 in front of the given Koe processes (round robin)."""
 
@@ -176,8 +129,11 @@ class Nginx:
         self.url = f"http://127.0.0.1:{self.port}"
         prefix.mkdir(parents=True, exist_ok=True)
         config = prefix / "nginx.conf"
-        site = nginx_site(listen=f"127.0.0.1:{self.port}", upstreams=upstreams)
-        config.write_text(NGINX_CONFIG.format(prefix=prefix, site=site))
+        config.write_text(
+            nginx_standalone_config(
+                prefix=str(prefix), listen=f"127.0.0.1:{self.port}", upstreams=upstreams
+            )
+        )
         self.process = subprocess.Popen(
             [binary, "-p", str(prefix), "-c", str(config)],
             stdout=subprocess.DEVNULL,

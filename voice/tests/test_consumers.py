@@ -432,3 +432,18 @@ async def test_with_recording_on_each_turns_audio_is_stored_with_its_hash(fake, 
     with wave.open(str(path)) as wav:
         assert wav.readframes(wav.getnframes()) == spoken * 25  # what the browser sent
     assert (settings.MEDIA_ROOT / stored["assistant"]["file"]).exists()
+
+
+async def test_a_voice_socket_holds_no_channel_layer_subscription(fake):
+    """With Redis as the channel layer every subscribed socket holds a blocking read on it,
+    and a slow Redis ended the sockets (bench/gateway.py --processes 2): the voice socket
+    receives nothing through the layer, so it does not subscribe."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    assert layer is not None  # one is configured (in memory here, Redis when deployed)
+    before = set(getattr(layer, "channels", {}))
+    comm = await connect(await session_cookie("emi", Role.EMPLOYEE))
+    assert json.loads((await receive(comm))["text"])["type"] == "ready"
+    assert set(getattr(layer, "channels", {})) == before
+    await comm.disconnect()
