@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -35,6 +36,7 @@ import tempfile
 import time
 from array import array
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -425,40 +427,66 @@ def start_nginx(prefix: Path, upstreams: list[str]) -> tuple[subprocess.Popen[by
     return process, port
 
 
-async def bench(args: argparse.Namespace, cookies: list[str]) -> None:
+@contextlib.asynccontextmanager
+async def koe_layout(
+    layout: int, *, behind_nginx: bool, upstream_port: int, redis_port: int, media: str
+) -> AsyncIterator[tuple[str, str, list[Any]]]:
+    """`layout` Koe web processes (behind nginx, sharing Redis, when asked); yields the voice
+    URL, the page origin, and the processes (psutil) for CPU and memory."""
     import psutil
 
+    koes: list[subprocess.Popen[bytes]] = []
+    nginx = None
+    try:
+        extra = {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"} if behind_nginx else {}
+        ports = [free_port() for _ in range(layout)]
+        for port in ports:
+            cpu = None if behind_nginx else 0
+            koes.append(start_koe(port, upstream_port, media, cpu=cpu, env=extra))
+        front = ports[0]
+        if behind_nginx:
+            upstreams = [f"127.0.0.1:{p}" for p in ports]
+            nginx, front = start_nginx(Path(media) / f"nginx-{layout}", upstreams)
+        url, origin = f"ws://127.0.0.1:{front}/ws/voice/", f"http://127.0.0.1:{front}"
+        yield url, origin, [psutil.Process(k.pid) for k in koes]
+    finally:
+        for process in [*koes, *([nginx] if nginx else [])]:
+            process.terminate()
+            process.wait(timeout=60)
+
+
+@contextlib.asynccontextmanager
+async def model_and_redis(behind_nginx: bool) -> AsyncIterator[tuple[int, int, str]]:
+    """The fake model (and Redis when processes share it); yields their ports and a media
+    folder."""
+    if len(pinned(1)) and not behind_nginx:
+        os.sched_setaffinity(0, {1})  # the browsers share CPU 1 with the fake model
+    upstream_port, redis_port = free_port(), free_port()
+    upstream = start_upstream(upstream_port)
+    redis = start_redis(redis_port) if behind_nginx else None
+    try:
+        yield upstream_port, redis_port, tempfile.mkdtemp(prefix="koe-bench-media-")
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=10)
+        if redis is not None:
+            redis.terminate()
+
+
+async def bench(args: argparse.Namespace, cookies: list[str]) -> None:
     counts = [int(n) for n in args.sessions.split(",")]
     layouts = [int(k) for k in args.processes.split(",")]
     behind_nginx = max(layouts) > 1
-    if len(pinned(1)) and not behind_nginx:
-        os.sched_setaffinity(0, {1})  # the browsers share CPU 1 with the fake model
-    upstream_port = free_port()
-    upstream = start_upstream(upstream_port)
-    redis_port = free_port()
-    redis = start_redis(redis_port) if behind_nginx else None
-    media = tempfile.mkdtemp(prefix="koe-bench-media-")
     rows: list[tuple[Step, Step]] = []
-    try:
+    async with model_and_redis(behind_nginx) as (upstream_port, redis_port, media):
         for layout in layouts:
-            koes, nginx = [], None
-            try:
-                extra = {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"} if redis else {}
-                ports = [free_port() for _ in range(layout)]
-                koes = [
-                    start_koe(
-                        port, upstream_port, media, cpu=None if behind_nginx else 0, env=extra
-                    )
-                    for port in ports
-                ]
-                if behind_nginx:
-                    nginx, front = start_nginx(
-                        Path(media) / f"nginx-{layout}", [f"127.0.0.1:{p}" for p in ports]
-                    )
-                else:
-                    front = ports[0]
-                url, origin = f"ws://127.0.0.1:{front}/ws/voice/", f"http://127.0.0.1:{front}"
-                processes = [psutil.Process(k.pid) for k in koes]
+            async with koe_layout(
+                layout,
+                behind_nginx=behind_nginx,
+                upstream_port=upstream_port,
+                redis_port=redis_port,
+                media=media,
+            ) as (url, origin, processes):
                 idle_rss = sum(p.memory_info().rss for p in processes) / 2**20
                 for count in counts:
                     common: dict[str, Any] = {
@@ -467,23 +495,14 @@ async def bench(args: argparse.Namespace, cookies: list[str]) -> None:
                         "upstream_port": upstream_port,
                         "warmup_s": args.warmup,
                         "seconds": args.seconds,
+                        "processes": processes,
                     }
                     profile = args.profile if count == counts[-1] else ""
                     koe = await run_step(
-                        direct=False,
-                        url=url,
-                        origin=origin,
-                        processes=processes,
-                        profile=profile,
-                        **common,
+                        direct=False, url=url, origin=origin, profile=profile, **common
                     )
-                    direct = await run_step(
-                        direct=True,
-                        url=f"ws://127.0.0.1:{upstream_port}/v1/realtime",
-                        origin="",
-                        processes=processes,
-                        **common,
-                    )
+                    model_url = f"ws://127.0.0.1:{upstream_port}/v1/realtime"
+                    direct = await run_step(direct=True, url=model_url, origin="", **common)
                     koe.processes = direct.processes = layout
                     koe.idle_rss_mb = idle_rss
                     rows.append((koe, direct))
@@ -495,16 +514,65 @@ async def bench(args: argparse.Namespace, cookies: list[str]) -> None:
                         file=sys.stderr,
                         flush=True,
                     )
-            finally:
-                for process in [*koes, *([nginx] if nginx else [])]:
-                    process.terminate()
-                    process.wait(timeout=60)
-        print(table(rows, args.max_p99_ms, via="nginx" if behind_nginx else "direct"))
-    finally:
-        upstream.terminate()
-        upstream.wait(timeout=10)
-        if redis is not None:
-            redis.terminate()
+    print(table(rows, args.max_p99_ms, via="nginx" if behind_nginx else "direct"))
+
+
+async def soak(args: argparse.Namespace, cookies: list[str]) -> None:
+    """N browsers talk for many minutes; every interval: Koe's memory, latency, errors."""
+    count = int(args.sessions.split(",")[0])
+    layout = int(args.processes.split(",")[0])
+    behind_nginx = layout > 1
+    async with (
+        model_and_redis(behind_nginx) as (upstream_port, redis_port, media),
+        koe_layout(
+            layout,
+            behind_nginx=behind_nginx,
+            upstream_port=upstream_port,
+            redis_port=redis_port,
+            media=media,
+        ) as (url, origin, processes),
+    ):
+        browsers = [Browser(direct=False) for _ in range(count)]
+        for start in range(0, count, 25):
+            group = browsers[start : start + 25]
+            await asyncio.gather(
+                *(b.open(url, cookies[start + i], origin) for i, b in enumerate(group))
+            )
+        stop = asyncio.Event()
+        speaker = asyncio.create_task(speak(browsers, stop))
+        print(
+            f"soak: {count} sessions, {layout} Koe process(es), {args.soak:g} minutes\n\n"
+            "| minute | Koe RSS (MB) | Koe CPU (% of a core) | up p50 / p99 (ms) "
+            "| down p50 / p99 (ms) | frames up | open sockets | errors |\n"
+            "|---|---|---|---|---|---|---|---|",
+            flush=True,
+        )
+        interval = 60.0
+        started = time.monotonic()
+        minute = 0
+        while time.monotonic() - started < args.soak * 60:
+            await upstream_control(upstream_port, "reset")
+            for browser in browsers:
+                del browser.down_ms[:]
+            cpu_before = sum(sum(p.cpu_times()[:2]) for p in processes)
+            await asyncio.sleep(interval)
+            minute += 1
+            cpu = sum(sum(p.cpu_times()[:2]) for p in processes) - cpu_before
+            up = await upstream_control(upstream_port, "stats")
+            down = [v for b in browsers for v in b.down_ms]
+            rss = sum(p.memory_info().rss for p in processes) / 2**20
+            alive = sum(1 for b in browsers if b.reader is not None and not b.reader.done())
+            print(
+                f"| {minute} | {rss:.0f} | {100 * cpu / interval:.0f} % "
+                f"| {percentile(up, 50):.1f} / {percentile(up, 99):.1f} "
+                f"| {percentile(down, 50):.1f} / {percentile(down, 99):.1f} | {len(up):,} "
+                f"| {alive} | {sum(b.errors for b in browsers)} {dict(ERROR_CODES)} |",
+                flush=True,
+            )
+        stop.set()
+        await speaker
+        await asyncio.gather(*(b.close() for b in browsers), return_exceptions=True)
+        await asyncio.sleep(5)
 
 
 def main() -> None:
@@ -520,6 +588,12 @@ def main() -> None:
         "with Redis (as deployed), and no process is pinned to a CPU",
     )
     parser.add_argument(
+        "--soak",
+        type=float,
+        default=0.0,
+        help="minutes: keep the first --sessions count talking this long, a line a minute",
+    )
+    parser.add_argument(
         "--profile", default="", help="py-spy's collapsed stacks of Koe at the largest N, to FILE"
     )
     args = parser.parse_args()
@@ -529,7 +603,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     cookies = session_cookies(max(int(n) for n in args.sessions.split(",")))
-    asyncio.run(bench(args, cookies))
+    asyncio.run(soak(args, cookies) if args.soak else bench(args, cookies))
 
 
 if __name__ == "__main__":

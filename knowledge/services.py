@@ -256,11 +256,14 @@ def document_ingest(*, document_id: int, embedder: Embedder | None = None) -> Do
         )
         return document
 
+    # Progress marks the document alive (knowledge_recover): a first index build can take a while.
+    _progress(document, progress=96)
     try:
         vector_index_ensure(model=embedder.model, dimensions=embedder.dimensions)
     except Exception:
         # Search still works without it (an exact scan); the next ingestion tries again.
         logger.exception("could not build the vector index for %s", embedder.model)
+    _progress(document, progress=98)
     text = " ".join(s.text for s in parsed.sections)[:5000]
     language = "ja" if len(_KANA_OR_KANJI.findall(text)) > len(text) * 0.1 else "en"
     with transaction.atomic():

@@ -75,4 +75,7 @@ def session_settings(config: ProviderConfig) -> SessionSettings:
         max_session_seconds=config.max_session_seconds,
         # A minute before the limit, or a tenth of very short (test) limits.
         rollover_margin_s=min(60.0, config.max_session_seconds / 10),
+        # The offline engine says nothing while it transcribes and speaks, and its sessions
+        # queue for two threads: long silences there are load, not a hung session.
+        response_timeout_s=120.0 if config.kind == ProviderKind.LOCAL else 20.0,
     )

@@ -59,11 +59,14 @@ class VoiceConsumer(AsyncWebsocketConsumer):
     # Nothing reaches a voice socket through the channel layer: without this, every socket
     # would hold a blocking read on Redis (with REDIS_URL set), and a slow one would end it.
     channel_layer_alias = "no channel layer"
-    torn_down = False
+    torn_down: asyncio.Future[None] | None = None
 
     async def server_stopping(self) -> None:
         """The server process is stopping (voice.shutdown): tell the browser, which reconnects
         (to another process behind the load balancer), then flush and end the conversation."""
+        if self.torn_down is not None:  # already ending (the browser left): wait for it
+            await self.teardown(reason=Conversation.EndReason.SERVER_SHUTDOWN)
+            return
         try:
             event = error_event("server_restarting", "Koe is restarting. Reconnecting…")
             await self.send(text_data=json.dumps(event))
@@ -109,16 +112,21 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             )
             return
         self.admitted = True
-        shutdown.conversation_live(self)
         try:
             await self.start_conversation()
         except Exception:
             logger.exception("voice conversation could not start")
-            self.admitted = False
-            await voice_session_release(user_id=self.user.pk)
+            if self.admitted:  # a teardown meanwhile has given the slot back already
+                self.admitted = False
+                await voice_session_release(user_id=self.user.pk)
             await self.refuse(
                 CLOSE_SERVER_ERROR, "server_error", "Koe could not start the conversation."
             )
+            return
+        shutdown.conversation_live(self)
+        if shutdown.draining():
+            # The stop began while this conversation was starting: end it like the others.
+            await self.server_stopping()
 
     async def start_conversation(self) -> None:
         provider = config.provider_config()
@@ -270,11 +278,19 @@ class VoiceConsumer(AsyncWebsocketConsumer):
         await self.teardown(reason="client_closed")
 
     async def teardown(self, *, reason: str) -> None:
-        """End the model session, flush the records and end the conversation (once)."""
-        if self.torn_down:
-            return
-        self.torn_down = True
-        shutdown.conversation_gone(self)
+        """End the model session, flush the records and end the conversation: once, and
+        every caller (the browser leaving, the server stopping) waits for that one to finish."""
+        if self.torn_down is None:
+            self.torn_down = asyncio.ensure_future(self._teardown(reason))
+        await asyncio.shield(self.torn_down)
+
+    async def _teardown(self, reason: str) -> None:
+        try:
+            await self._end_everything(reason)
+        finally:
+            shutdown.conversation_gone(self)
+
+    async def _end_everything(self, reason: str) -> None:
         # Give the slot back first: nothing below may keep the user locked out.
         if self.admitted:
             self.admitted = False

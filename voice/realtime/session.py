@@ -145,7 +145,7 @@ class RealtimeSession:
         self._reconnect_gate = reconnect_gate
         # The optional recording of each turn's audio (KOE_RECORD_AUDIO): None records nothing.
         self._store_audio = store_audio
-        self._turn_audio = TurnAudio()
+        self._turn_audio = TurnAudio(hands_free=mode != TurnMode.PUSH_TO_TALK)
         self._connect = connect
         self._policy = policy
         self._tools = tools
@@ -193,6 +193,7 @@ class RealtimeSession:
         self._turn_pcm: deque[bytes] = deque()
         self._turn_pcm_bytes = 0
         self._resume_speech = False
+        self._commit_pending = False
         # A committed user turn whose answer the server will create (server VAD) has not begun.
         self._answer_expected = False
         self._last_event_at = 0.0
@@ -328,7 +329,7 @@ class RealtimeSession:
                         )
                     await self._emit(status_event(Status.LISTENING))
             self._turn_audio.session_opened()
-            self._resend_unfinished_speech()
+            await self._resend_unfinished_speech()
             # Held audio goes first, so that no new frame overtakes it.
             await self._flush_held_audio()
             self._ready.set()
@@ -361,12 +362,18 @@ class RealtimeSession:
         while not self._closing:
             now = self._clock()
             remaining = self._opened_at + deadline - now
-            idle = not (self._response_active or self._calls or self._user_speaking)
+            idle = not (
+                self._response_active
+                or self._calls
+                or self._user_speaking
+                or self._commit_pending
+                or self._answer_expected
+            )
             if remaining <= 0 and idle:
                 self._rollover_wanted = "max_session_age"
                 break
             wait_s = max(remaining, 0.05)
-            if self._response_active:
+            if self._response_active or self._answer_expected:
                 silent_s = now - self._last_event_at
                 if silent_s >= self._settings.response_timeout_s:
                     logger.warning("upstream silent for %.0f s during an answer", silent_s)
@@ -401,7 +408,9 @@ class RealtimeSession:
         self._turn_interrupted = bool(
             self._response_active or self._calls or self._response_wanted or self._answer_expected
         )
-        self._resume_speech = self._user_speaking
+        # Speaking, or turn detection heard the end but the turn was not committed yet.
+        self._resume_speech = self._user_speaking or self._commit_pending
+        self._commit_pending = False
         self._answer_expected = False
         self._pending_citations = []
         # Tool calls of a dropped session cannot be answered there; the new session asks again.
@@ -465,6 +474,7 @@ class RealtimeSession:
             )
         elif kind == "input_audio_buffer.speech_stopped":
             self._user_speaking = False
+            self._commit_pending = True  # `committed` follows
             self._speech_stopped_at = self._clock()
             self._turn_audio.speech_stopped(
                 str(event.get("item_id") or ""), int(event.get("audio_end_ms") or 0)
@@ -472,6 +482,7 @@ class RealtimeSession:
         elif kind == "input_audio_buffer.committed":
             self._keep_audio("user", str(event.get("item_id") or ""))
             self._turn_pcm_reset()
+            self._commit_pending = False
             # With server turn detection the model answers by itself: until it starts, a drop
             # would lose this question's answer.
             self._answer_expected = self._mode != TurnMode.PUSH_TO_TALK
@@ -769,6 +780,7 @@ class RealtimeSession:
             await self._request_response()
         elif isinstance(command, Mode):
             self._mode = command.mode
+            self._turn_audio.hands_free = command.mode != TurnMode.PUSH_TO_TALK
             self._user_speaking = False
             await self._send(turn_mode_update_event(self._policy, command.mode))
 
@@ -876,11 +888,8 @@ class RealtimeSession:
             self._turn_audio.sent(pcm)
         self._turn_pcm.append(pcm)
         self._turn_pcm_bytes += len(pcm)
-        keep_ms = (
-            self._settings.resend_speech_ms
-            if self._user_speaking
-            else self._settings.resend_quiet_ms
-        )
+        speech = self._user_speaking or self._commit_pending
+        keep_ms = self._settings.resend_speech_ms if speech else self._settings.resend_quiet_ms
         while self._turn_pcm_bytes > keep_ms * BYTES_PER_MS and len(self._turn_pcm) > 1:
             self._turn_pcm_bytes -= len(self._turn_pcm.popleft())
 
@@ -888,16 +897,22 @@ class RealtimeSession:
         self._turn_pcm.clear()
         self._turn_pcm_bytes = 0
 
-    def _resend_unfinished_speech(self) -> None:
+    async def _resend_unfinished_speech(self) -> None:
         """The user was speaking when the old session went: what they said of this turn so far
-        goes to the new session first (then the audio held meanwhile), so no words are lost."""
-        if self._resume_speech and self._turn_pcm:
-            self._held_audio.extendleft(reversed(self._turn_pcm))
-            self._held_audio_bytes += self._turn_pcm_bytes
-            if self._mode == TurnMode.PUSH_TO_TALK:
-                self._user_speaking = True  # still holding the button
-        self._resume_speech = False
+        goes to the new session first (then the audio held meanwhile), so no words are lost.
+        Sent from its own copy: the held audio's limit must not cut the start of the turn."""
+        resend = list(self._turn_pcm) if self._resume_speech else []
         self._turn_pcm_reset()
+        self._resume_speech = False
+        if not resend:
+            return
+        # Still speaking: the buffer keeps the whole turn for a further rollover too.
+        self._user_speaking = True
+        for pcm in resend:
+            await self._send_audio(pcm, setup=True)
+            self._audio_sent(pcm)
+        if self._mode != TurnMode.PUSH_TO_TALK:
+            self._user_speaking = False  # the new session's turn detection says from here
 
     # -- sending ---------------------------------------------------------------------------------
     async def _send(self, event: dict[str, Any], *, setup: bool = False) -> None:

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 
 BYTES_PER_MS = 48
 LOG_MS = 120_000  # the longest user turn kept whole; older audio is dropped as it ages
+# Hands-free, while nobody speaks: the model reports a turn's start a little after it (its
+# detection delay and prefix padding); a few seconds cover that. Everything older goes, so a
+# quiet conversation holds 240 KB here, not two minutes (5.8 MB) of silence.
+QUIET_KEEP_MS = 5_000
 
 
 @dataclass
@@ -23,6 +27,9 @@ class TurnAudio:
     _last_commit_ms: int = 0
     _speech: dict[str, list[int]] = field(default_factory=dict)  # item -> [start, end]
     _answers: dict[str, bytearray] = field(default_factory=dict)
+    # Hands-free turns are cut where the model heard them; push-to-talk turns run from commit
+    # to commit (the session says which, as the mode changes).
+    hands_free: bool = True
 
     def session_opened(self) -> None:
         """A fresh model session counts its audio from zero again."""
@@ -33,9 +40,14 @@ class TurnAudio:
     def sent(self, pcm: bytes) -> None:
         self._log += pcm
         self._sent_ms = self._log_start_ms + len(self._log) // BYTES_PER_MS
-        excess = len(self._log) - LOG_MS * BYTES_PER_MS
+        if not self.hands_free:
+            keep_from = self._last_commit_ms  # the turn being held is all of it
+        elif self._speech:
+            keep_from = min(start for start, _ in self._speech.values())
+        else:
+            keep_from = self._sent_ms - QUIET_KEEP_MS
+        excess = (max(keep_from, self._sent_ms - LOG_MS) - self._log_start_ms) * BYTES_PER_MS
         if excess > 0:
-            excess -= excess % BYTES_PER_MS
             del self._log[:excess]
             self._log_start_ms += excess // BYTES_PER_MS
 

@@ -137,9 +137,9 @@ async def test_a_stray_frame_is_ignored_but_a_babbling_session_is_replaced(fake)
 
 async def test_expiry_while_the_user_holds_to_talk_loses_none_of_their_words(fake):
     h = await start(fake, settings=quick(), mode=TurnMode.PUSH_TO_TALK)
-    for _ in range(25):  # a second of speech into the first session
+    for _ in range(150):  # six seconds of speech into the first session
         await h.session.audio(SPEECH)
-    await fake.wait_for("input_audio_buffer.append", count=25)
+    await fake.wait_for("input_audio_buffer.append", count=150)
     await fake.expire()
     for _ in range(5):  # they go on talking while the new session opens
         await h.session.audio(LATE)
@@ -151,7 +151,8 @@ async def test_expiry_while_the_user_holds_to_talk_loses_none_of_their_words(fak
     appended = b"".join(
         base64.b64decode(e["audio"]) for e in second.of_type("input_audio_buffer.append")
     )
-    assert appended == SPEECH * 25 + LATE * 5
+    # Longer than the 3 s held while a session opens: the resend has its own copy.
+    assert appended == SPEECH * 150 + LATE * 5
     await h.wait(lambda: len(h.answers()) == 1)
     await h.stop()
 
@@ -202,3 +203,34 @@ async def test_an_answer_still_streaming_when_the_conversation_ends_is_kept_as_f
     cut = h.records[-2].data
     assert cut["cut_off"] == "server_shutdown" and ANSWER.startswith(cut["text"]) and cut["text"]
     assert h.records[-1].data == {"reason": "server_shutdown"}
+
+
+async def test_a_planned_rollover_waits_for_the_turn_the_model_just_heard_to_be_committed(fake):
+    settings = quick(max_session_seconds=1.0, rollover_margin_s=0.5)
+    h = await start(fake, settings=settings, mode=TurnMode.HANDS_FREE)
+    await fake.push({"type": "input_audio_buffer.speech_started", "item_id": "item_q"})
+    for _ in range(10):
+        await h.session.audio(SPEECH)
+    await fake.push({"type": "input_audio_buffer.speech_stopped", "item_id": "item_q"})
+    await asyncio.sleep(1.0)  # past the planned rollover time, but the turn is not committed
+    assert len(fake.connections) == 1
+    await fake._user_turn(fake.current)  # committed, and its transcript
+    await h.wait(lambda: len(h.records_of("transcript")) == 1)
+    await asyncio.sleep(0.3)
+    assert len(fake.connections) == 1  # its answer is still due
+    await fake.push({"type": "response.created", "response": {"id": "resp_q"}})
+    await fake.push({"type": "response.done", "response": {"id": "resp_q", "output": []}})
+    await fake.wait_connections(2)
+    assert_replayed(await fake.wait_for("conversation.item.create"), fake.user_transcript)
+    await h.stop()
+
+
+async def test_a_session_that_never_answers_a_heard_question_is_replaced(fake):
+    h = await start(fake, settings=quick(response_timeout_s=0.5), mode=TurnMode.HANDS_FREE)
+    await fake._user_turn(fake.current)  # server turn detection: it should answer by itself
+    await fake.wait_connections(2, within=5)
+    second = await fake.wait_for("response.create")
+    assert_replayed(second, fake.user_transcript)
+    await h.wait(lambda: len(h.answers()) == 1)
+    assert_told_and_resumed(h, "upstream_silent")
+    await h.stop()
