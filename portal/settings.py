@@ -338,6 +338,9 @@ KOE_TRANSCRIPTION_LANGUAGE = env.str("KOE_TRANSCRIPTION_LANGUAGE", default="")
 KOE_TURN_DETECTION = env.str("KOE_TURN_DETECTION", default="server_vad")
 KOE_TOOL_TIMEOUT_SECONDS = env.float("KOE_TOOL_TIMEOUT_SECONDS", default=8.0)
 KOE_MAX_SESSIONS_PER_USER = env.int("KOE_MAX_SESSIONS_PER_USER", default=2)
+# One web process (one core) carries about 75 talking people before frames queue
+# (bench/gateway.py); beyond this many it refuses new ones (4503) and the page tries another.
+KOE_MAX_SESSIONS_PER_PROCESS = env.int("KOE_MAX_SESSIONS_PER_PROCESS", default=60)
 KOE_UPSTREAM_CONNECTS_PER_MINUTE = env.int("KOE_UPSTREAM_CONNECTS_PER_MINUTE", default=30)
 KOE_DAILY_TOKEN_QUOTA = env.int("KOE_DAILY_TOKEN_QUOTA", default=0)
 # Conversations (and their records) older than this many days are purged daily; 0 keeps them.

@@ -21,7 +21,13 @@ from accounts.roles import Role
 from accounts.selectors import user_has_role
 from voice import config, shutdown
 from voice.knowledge import search_knowledge_tool
-from voice.limits import upstream_connect_allowed, voice_session_admit, voice_session_release
+from voice.limits import (
+    process_slot_release,
+    process_slot_take,
+    upstream_connect_allowed,
+    voice_session_admit,
+    voice_session_release,
+)
 from voice.models import Conversation
 from voice.realtime.browser_protocol import (
     InboundLimits,
@@ -80,6 +86,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
         # Everything per connection is set here, on the instance.
         self.user: Any = self.scope.get("user")
         self.admitted = False
+        self.process_slot = False
         self.closed_by_us = False
         self.conversation: Conversation | None = None
         self.recorder: ConversationRecorder | None = None
@@ -105,8 +112,13 @@ class VoiceConsumer(AsyncWebsocketConsumer):
                 CLOSE_NO_ROLE, "no_role", "Your account may not use the voice assistant."
             )
             return
+        if not process_slot_take():
+            await self.refuse(CLOSE_SERVER_RESTART, "server_busy", "Koe is busy. Trying again…")
+            return
+        self.process_slot = True
         refusal = await voice_session_admit(user_id=self.user.pk)
         if refusal is not None:
+            self.release_process_slot()
             await self.refuse(
                 CLOSE_LIMIT, "limit_reached", refusal.reason, retry_after=refusal.retry_after_s
             )
@@ -119,6 +131,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             if self.admitted:  # a teardown meanwhile has given the slot back already
                 self.admitted = False
                 await voice_session_release(user_id=self.user.pk)
+            self.release_process_slot()
             await self.refuse(
                 CLOSE_SERVER_ERROR, "server_error", "Koe could not start the conversation."
             )
@@ -290,8 +303,14 @@ class VoiceConsumer(AsyncWebsocketConsumer):
         finally:
             shutdown.conversation_gone(self)
 
+    def release_process_slot(self) -> None:
+        if self.process_slot:
+            self.process_slot = False
+            process_slot_release()
+
     async def _end_everything(self, reason: str) -> None:
-        # Give the slot back first: nothing below may keep the user locked out.
+        # Give the slots back first: nothing below may keep the user locked out.
+        self.release_process_slot()
         if self.admitted:
             self.admitted = False
             with contextlib.suppress(Exception):

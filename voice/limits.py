@@ -1,5 +1,6 @@
 """Admission of new voice sessions: per-user concurrency, a global rate of new upstream
-connections (Azure has allowed as few as 6 a minute), and an optional daily token quota.
+connections (Azure has allowed as few as 6 a minute), an optional daily token quota, and how
+many conversations this one process carries.
 
 Counters live in Django's cache, which is Redis when REDIS_URL is set, so every worker process
 counts against the same limits.
@@ -67,3 +68,22 @@ async def voice_session_release(*, user_id: int) -> None:
             await cache.aset(key, 0, timeout=SLOT_TTL_S)
     except ValueError:
         pass  # expired meanwhile: nothing to give back
+
+
+# Conversations this process carries (the event loop is one thread: no lock needed).
+_process_sessions = {"open": 0}
+
+
+def process_slot_take() -> bool:
+    """Room for one more conversation in this process (KOE_MAX_SESSIONS_PER_PROCESS)? A full
+    process refuses, so that the page reconnects to another one, instead of falling behind
+    everyone it already carries (bench/gateway.py: past its capacity every frame queues)."""
+    limit = settings.KOE_MAX_SESSIONS_PER_PROCESS
+    if limit and _process_sessions["open"] >= limit:
+        return False
+    _process_sessions["open"] += 1
+    return True
+
+
+def process_slot_release() -> None:
+    _process_sessions["open"] = max(0, _process_sessions["open"] - 1)

@@ -447,3 +447,20 @@ async def test_a_voice_socket_holds_no_channel_layer_subscription(fake):
     assert json.loads((await receive(comm))["text"])["type"] == "ready"
     assert set(getattr(layer, "channels", {})) == before
     await comm.disconnect()
+
+
+async def test_a_full_process_sends_new_people_elsewhere(fake, settings):
+    from voice import limits
+
+    settings.KOE_MAX_SESSIONS_PER_PROCESS = limits._process_sessions["open"] + 1
+    first = await connect(await session_cookie("emi", Role.EMPLOYEE))
+    assert json.loads((await receive(first))["text"])["type"] == "ready"
+    # The process is full: the next person is told to try again (the page reconnects, through
+    # the load balancer, to another process); their own limits are not touched.
+    error = await expect_refusal(await connect(await session_cookie("ken", Role.EMPLOYEE)), 4503)
+    assert error["code"] == "server_busy"
+    await first.disconnect()
+    again = await connect(await session_cookie("aki", Role.EMPLOYEE))
+    assert json.loads((await receive(again))["text"])["type"] == "ready"
+    await again.disconnect()
+    assert limits._process_sessions["open"] == settings.KOE_MAX_SESSIONS_PER_PROCESS - 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -31,13 +30,6 @@ from voice.tests.live_server import LiveKoe
 pytestmark = pytest.mark.django_db(transaction=True)
 
 OUTAGE_S = 5.0
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    server = await FakeUpstream().start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -11,18 +11,10 @@ from collections.abc import AsyncIterator
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from voice.tests.fake_upstream import FakeUpstream
 from voice.tests.live_server import LiveKoe, Nginx
 from voice.tests.test_live_faults import ask, signed_in_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    server = await FakeUpstream().start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
