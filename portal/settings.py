@@ -11,6 +11,7 @@ from django.utils.csp import CSP
 
 from accounts.entra import PROVIDER_ID as ENTRA_PROVIDER
 from accounts.entra import RoleMapError, entra_role_map_parse, entra_socialaccount_providers
+from portal.db_pool import connection_reset
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -132,6 +133,7 @@ if KOE_DB_POOL_SIZE > 0 and DATABASES["default"]["CONN_MAX_AGE"] == 0:
         "min_size": 1,
         "max_size": KOE_DB_POOL_SIZE,
         "timeout": 10,  # seconds to wait for a free connection before an OperationalError
+        "reset": connection_reset,
     }
 # Channels' live-server tests need an explicit test database name.
 DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}"}

@@ -144,8 +144,10 @@ async def test_a_five_second_database_outage_loses_no_turn(fake, media_root):
         await asyncio.to_thread(koe.stop)
         cable.close()
 
-    # Koe did lose its database: its writes failed and were retried until it came back.
-    assert "audit write failed, retrying" in koe.log.read_text()
+    # Koe did lose its database: it was refused while the cable was out (its pool retried the
+    # connection, or the recorder its write) and carried on.
+    log = koe.log.read_text()
+    assert "Connection refused" in log or "audit write failed, retrying" in log
     _, records = await stored(public_id)
     turns = [(d["role"], d["text"]) for kind, d in records if kind == "transcript"]
     questions = ["Before the outage?", "During the outage?", "Still down?", "After the outage?"]
