@@ -541,7 +541,8 @@ async def soak(args: argparse.Namespace, cookies: list[str]) -> None:
         stop = asyncio.Event()
         speaker = asyncio.create_task(speak(browsers, stop))
         print(
-            f"soak: {count} sessions, {layout} Koe process(es), {args.soak:g} minutes\n\n"
+            f"soak: {count} sessions, {layout} Koe process(es), {FRAME['ms']} ms frames, "
+            f"{args.soak:g} minutes\n\n"
             "| minute | Koe RSS (MB) | Koe CPU (% of a core) | up p50 / p99 (ms) "
             "| down p50 / p99 (ms) | frames up | open sockets | errors |\n"
             "|---|---|---|---|---|---|---|---|",
