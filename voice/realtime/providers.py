@@ -55,8 +55,9 @@ class ProviderConfig:
             raise ProviderConfigError("max_session_seconds must be positive")
 
 
-def realtime_url(config: ProviderConfig) -> str:
-    """The wss:// URL of a Realtime session for this provider."""
+def realtime_url(config: ProviderConfig, *, intent: str = "") -> str:
+    """The wss:// URL of a Realtime session for this provider; `intent="transcription"` asks
+    for a transcription-only session (its model is then named in session.update)."""
     parts = urlsplit(config.endpoint)
     scheme = {"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
     base = parts.path.rstrip("/")
@@ -72,6 +73,8 @@ def realtime_url(config: ProviderConfig) -> str:
         # The local engine serves the GA paths; an endpoint given with its path is kept as is.
         path = base if base.endswith("/realtime") else f"{base}/v1/realtime"
         query = {"model": config.model}
+    if intent:
+        query = {k: v for k, v in query.items() if k == "api-version"} | {"intent": intent}
     return urlunsplit((scheme, parts.netloc, path, urlencode(query), ""))
 
 
@@ -139,12 +142,16 @@ def auth_headers_factory(
 
 
 def upstream_connector(
-    config: ProviderConfig, headers: HeaderFactory, *, open_timeout_s: float = 10.0
+    config: ProviderConfig,
+    headers: HeaderFactory,
+    *,
+    open_timeout_s: float = 10.0,
+    intent: str = "",
 ) -> Callable[[], Awaitable[object]]:
     """A coroutine function that opens one upstream WebSocket (fresh headers every time)."""
     from websockets.asyncio.client import connect
 
-    url = realtime_url(config)
+    url = realtime_url(config, intent=intent)
 
     async def open_connection() -> object:
         connection = await connect(
