@@ -315,9 +315,9 @@ class TranscriptionSession:
             await self._emit({"type": "speech", "speaking": False})
         elif kind == "input_audio_buffer.committed":
             self._commit_asked = False
-            pending = self._pending_for(item)
-            if pending.end_ms is None:
-                pending.end_ms = self._sent_ms
+            committed = self._pending_for(item)
+            if committed.end_ms is None:
+                committed.end_ms = self._sent_ms
         elif kind == "conversation.item.input_audio_transcription.delta":
             pending = self._pending.get(item)
             if pending is not None and event.get("delta"):
