@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser, Group
 
+from accounts.models import Preference
 from accounts.roles import Role
 
 
@@ -21,3 +23,15 @@ def user_roles(*, user: AbstractBaseUser | AnonymousUser) -> frozenset[Role]:
 def user_has_role(*, user: AbstractBaseUser | AnonymousUser, role: Role) -> bool:
     """Whether the user holds `role`."""
     return role in user_roles(user=user)
+
+
+def transcription_language_of(*, user: AbstractBaseUser | AnonymousUser) -> str:
+    """The language the user chose for transcription ("" = detect), or the site's default."""
+    chosen = (
+        Preference.objects.filter(user_id=user.pk)
+        .values_list("transcription_language", flat=True)
+        .first()
+        if user.is_authenticated
+        else None
+    )
+    return settings.KOE_TRANSCRIPTION_LANGUAGE if chosen is None else chosen

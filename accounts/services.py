@@ -7,9 +7,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
 
+from accounts.models import Preference
 from accounts.roles import ALL_ROLES, Role
 
 logger = logging.getLogger(__name__)
@@ -109,3 +111,11 @@ def demo_users_create() -> tuple[DemoUser, ...]:
         user.save()
         user_roles_set(user=user, roles=demo.roles)
     return DEMO_USERS
+
+
+def preference_set(*, user: AbstractBaseUser, transcription_language: str) -> None:
+    """Keep the language the user speaks to Koe ("" = detect)."""
+    language = Preference.TranscriptionLanguage(transcription_language)
+    Preference.objects.update_or_create(
+        user_id=user.pk, defaults={"transcription_language": language.value}
+    )

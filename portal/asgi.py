@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from minutes.routing import websocket_urlpatterns as minutes_urlpatterns  # noqa: E402
 from voice.routing import engine_urlpatterns, websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -26,7 +27,9 @@ application = ProtocolTypeRouter(
                 re_path(
                     r"",
                     AllowedHostsOriginValidator(
-                        AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                        AuthMiddlewareStack(
+                            URLRouter([*websocket_urlpatterns, *minutes_urlpatterns])
+                        )
                     ),
                 ),
             ]

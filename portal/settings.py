@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "accounts",
     "knowledge",
     "voice",
+    "minutes",
     "audit",
 ]
 
@@ -339,6 +340,8 @@ KOE_TRANSCRIPTION_MODEL = env.str("KOE_TRANSCRIPTION_MODEL", default="gpt-4o-min
 KOE_TRANSCRIPTION_LANGUAGE = env.str("KOE_TRANSCRIPTION_LANGUAGE", default="")
 KOE_TURN_DETECTION = env.str("KOE_TURN_DETECTION", default="server_vad")
 KOE_TOOL_TIMEOUT_SECONDS = env.float("KOE_TOOL_TIMEOUT_SECONDS", default=8.0)
+# How long the model may take to summarise a meeting (text mode).
+KOE_SUMMARY_TIMEOUT_SECONDS = env.float("KOE_SUMMARY_TIMEOUT_SECONDS", default=90.0)
 KOE_MAX_SESSIONS_PER_USER = env.int("KOE_MAX_SESSIONS_PER_USER", default=2)
 # One web process (one core) carries about 75 talking people before frames queue
 # (bench/gateway.py); beyond this many it refuses new ones (4503) and the page tries another.

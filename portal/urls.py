@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("knowledge/", include("knowledge.urls")),
     path("conversations/", include("voice.urls")),
+    path("minutes/", include("minutes.urls")),
     path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -15,6 +15,7 @@ from voice.realtime.providers import (
     auth_headers_factory,
 )
 from voice.realtime.session import SessionSettings
+from voice.realtime.transcription import TranscriptionSettings
 
 
 def provider_config() -> ProviderConfig:
@@ -78,4 +79,14 @@ def session_settings(config: ProviderConfig) -> SessionSettings:
         # The offline engine says nothing while it transcribes and speaks, and its sessions
         # queue for two threads: long silences there are load, not a hung session.
         response_timeout_s=120.0 if config.kind == ProviderKind.LOCAL else 20.0,
+    )
+
+
+def transcription_settings(config: ProviderConfig, *, language: str) -> TranscriptionSettings:
+    """A meeting's transcription session: the transcription model and the user's language."""
+    return TranscriptionSettings(
+        model=settings.KOE_TRANSCRIPTION_MODEL,
+        language=language,
+        max_session_seconds=config.max_session_seconds,
+        rollover_margin_s=min(60.0, config.max_session_seconds / 10),
     )

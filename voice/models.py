@@ -17,11 +17,16 @@ class Conversation(models.Model):
         ERROR = "error", "error"
         SERVER_SHUTDOWN = "server_shutdown", "server stopped (restart or deployment)"
 
+    class Kind(models.TextChoices):
+        ASSISTANT = "assistant", "talk with the assistant"
+        MINUTES = "minutes", "meeting minutes (transcription only)"
+
     # The id that leaves the server: opaque, not the row number.
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="conversations"
     )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ASSISTANT)
     provider = models.CharField(max_length=32)
     model = models.CharField(max_length=128)
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)

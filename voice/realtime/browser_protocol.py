@@ -91,6 +91,29 @@ _commands: TypeAdapter[BrowserCommand] = TypeAdapter(
 COMMAND_TYPES = ("commit", "clear", "cancel", "truncate", "text", "mode")
 
 
+class Pause(_Command):
+    """Meeting minutes: stop listening for now (what was said so far becomes a segment)."""
+
+    type: Literal["pause"]
+
+
+class Resume(_Command):
+    type: Literal["resume"]
+
+
+class Stop(_Command):
+    """Meeting minutes: the meeting is over; finish the last segment, then close."""
+
+    type: Literal["stop"]
+
+
+MinutesCommand = Pause | Resume | Stop
+_minutes_commands: TypeAdapter[MinutesCommand] = TypeAdapter(
+    Annotated[MinutesCommand, Field(discriminator="type")]
+)
+MINUTES_COMMAND_TYPES = ("pause", "resume", "stop")
+
+
 class ProtocolError(Exception):
     """A frame the browser should not have sent; becomes an `error` event, socket stays open."""
 
@@ -108,7 +131,17 @@ def error_event(code: str, message: str) -> dict[str, Any]:
 
 
 def command_parse(text: str) -> BrowserCommand:
-    """Parse one text frame into a command, or raise ProtocolError saying what is wrong."""
+    """Parse one text frame of the voice socket into a command, or raise ProtocolError saying
+    what is wrong."""
+    return _parse(text, _commands, COMMAND_TYPES)
+
+
+def minutes_command_parse(text: str) -> MinutesCommand:
+    """Parse one text frame of the minutes socket (pause, resume, stop)."""
+    return _parse(text, _minutes_commands, MINUTES_COMMAND_TYPES)
+
+
+def _parse[C](text: str, adapter: TypeAdapter[C], types: tuple[str, ...]) -> C:
     if len(text.encode()) > MAX_TEXT_FRAME_BYTES:
         raise ProtocolError(
             "frame_too_large", f"text frames are limited to {MAX_TEXT_FRAME_BYTES} bytes"
@@ -120,13 +153,13 @@ def command_parse(text: str) -> BrowserCommand:
     if not isinstance(raw, dict):
         raise ProtocolError("invalid_json", "text frames must be JSON objects")
     kind = raw.get("type")
-    if kind not in COMMAND_TYPES:
+    if kind not in types:
         raise ProtocolError(
             "unknown_type",
-            f"unknown message type {str(kind)[:40]!r}; allowed: {', '.join(COMMAND_TYPES)}",
+            f"unknown message type {str(kind)[:40]!r}; allowed: {', '.join(types)}",
         )
     try:
-        return _commands.validate_python(raw)
+        return adapter.validate_python(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"][1:]) or "message"

@@ -39,6 +39,7 @@ class Connection:
     response_active: bool = False
     last_item_id: str | None = None
     function_outputs: list[dict[str, Any]] = field(default_factory=list)
+    text_only: bool = False  # the session asked for output_modalities ["text"]
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.received if e.get("type") == kind]
@@ -174,6 +175,7 @@ class FakeUpstream:
             if self.refuse_policy:
                 await self._error(conn, "invalid_value", "Invalid value", event)
                 return
+            conn.text_only = event["session"].get("output_modalities") == ["text"]
             await send(json.dumps({"type": "session.updated", "session": event["session"]}))
             if self.drop_after_update:
                 conn.ws.transport.abort()
@@ -221,6 +223,11 @@ class FakeUpstream:
             task = asyncio.create_task(self._respond(conn))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _respond_in_text(
+        self, conn: Connection, response_id: str, item_id: str, text: str
+    ) -> None:
+        await _text_answer_events(conn, response_id, item_id, text)
 
     async def _error(
         self, conn: Connection, code: str, message: str, event: dict[str, Any] | None = None
@@ -342,6 +349,9 @@ class FakeUpstream:
             )
         )
         conn.last_item_id = item_id
+        if conn.text_only:
+            await self._respond_in_text(conn, response_id, item_id, text)
+            return
         chunks = max(1, self.answer_audio_ms // 100)
         words = text.split(" ")
         per_chunk = max(1, -(-len(words) // chunks))
@@ -410,6 +420,38 @@ class FakeUpstream:
                 }
             )
         )
+
+
+async def _text_answer_events(conn: Connection, response_id: str, item_id: str, text: str) -> None:
+    send = conn.ws.send
+    half = len(text) // 2
+    for part in (text[:half], text[half:]):
+        await send(
+            json.dumps(
+                {
+                    "type": "response.output_text.delta",
+                    "response_id": response_id,
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "delta": part,
+                }
+            )
+        )
+    await send(json.dumps({"type": "response.output_text.done", "item_id": item_id, "text": text}))
+    conn.response_active = False
+    await send(
+        json.dumps(
+            {
+                "type": "response.done",
+                "response": {
+                    "id": response_id,
+                    "status": "completed",
+                    "output": [{"id": item_id, "type": "message", "role": "assistant"}],
+                    "usage": usage(input_tokens=900, output_tokens=120),
+                },
+            }
+        )
+    )
 
 
 def usage(*, input_tokens: int, output_tokens: int) -> dict[str, Any]:

@@ -1,0 +1,111 @@
+"""Reads of meeting minutes, always for an acting user: the owner, or an auditor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+
+from accounts.roles import Role
+from accounts.selectors import user_has_role
+from minutes.models import Minutes, MinutesSummary
+from voice.models import Conversation, ConversationEvent
+
+
+@dataclass
+class Line:
+    """One segment of the minutes: the words as heard, and as edited."""
+
+    segment_id: str
+    start_ms: int
+    end_ms: int
+    text: str  # edited if edited, else as heard
+    speaker: str  # named if named, else the provider's label (or "")
+    heard_text: str
+    heard_speaker: str
+    edited: bool = False
+
+
+def _user_id(user: AbstractBaseUser | AnonymousUser) -> int:
+    if not user.is_authenticated or user.pk is None:
+        raise PermissionDenied("sign in first")
+    return int(user.pk)
+
+
+def minutes_of_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Minutes]:
+    """The user's own minutes, newest first."""
+    return (
+        Minutes.objects.filter(conversation__user_id=_user_id(user))
+        .select_related("conversation")
+        .order_by("-conversation__started_at", "-pk")
+    )
+
+
+def minutes_get(*, user: AbstractBaseUser | AnonymousUser, public_id: str) -> Minutes | None:
+    """One minutes record: the owner's own, or anyone's for an auditor (None otherwise: for
+    anyone else it does not exist)."""
+    found = Minutes.objects.select_related("conversation", "conversation__user").filter(
+        conversation__public_id=public_id
+    )
+    if not user_has_role(user=user, role=Role.AUDITOR):
+        found = found.filter(conversation__user_id=_user_id(user))
+    return found.first()
+
+
+def minutes_of_conversation(
+    *, user: AbstractBaseUser | AnonymousUser, conversation: Conversation
+) -> Minutes | None:
+    """The minutes a conversation record holds, if it is a meeting (same rule as minutes_get)."""
+    if conversation.kind != Conversation.Kind.MINUTES:
+        return None
+    return minutes_get(user=user, public_id=str(conversation.public_id))
+
+
+def minutes_lines(*, user: AbstractBaseUser | AnonymousUser, minutes: Minutes) -> list[Line]:
+    """The transcript in meeting order, each segment with its latest edit applied."""
+    _check(user, minutes)
+    lines: dict[str, Line] = {}
+    records = ConversationEvent.objects.filter(
+        conversation_id=minutes.conversation_id, event_type="segment"
+    ).order_by("sequence")
+    for record in records:
+        data = record.data or {}
+        segment_id = str(data.get("item_id") or record.subject)
+        text = str(data.get("text") or "")
+        speaker = str(data.get("speaker") or "")
+        lines[segment_id] = Line(
+            segment_id=segment_id,
+            start_ms=int(data.get("start_ms") or 0),
+            end_ms=int(data.get("end_ms") or 0),
+            text=text,
+            speaker=speaker,
+            heard_text=text,
+            heard_speaker=speaker,
+        )
+    for edit in minutes.edits.order_by("pk"):
+        line = lines.get(edit.segment_id)
+        if line is None:
+            continue
+        if edit.text is not None:
+            line.text = edit.text
+        if edit.speaker is not None:
+            line.speaker = edit.speaker
+        line.edited = line.text != line.heard_text or line.speaker != line.heard_speaker
+    return sorted(lines.values(), key=lambda line: (line.start_ms, line.segment_id))
+
+
+def minutes_summary_latest(
+    *, user: AbstractBaseUser | AnonymousUser, minutes: Minutes
+) -> MinutesSummary | None:
+    """The newest generated summary, if any."""
+    _check(user, minutes)
+    return minutes.summaries.order_by("-at", "-pk").first()
+
+
+def _check(user: AbstractBaseUser | AnonymousUser, minutes: Minutes) -> None:
+    if minutes.conversation.user_id != _user_id(user) and not user_has_role(
+        user=user, role=Role.AUDITOR
+    ):
+        raise PermissionDenied("these minutes are someone else's")
