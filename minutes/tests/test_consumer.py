@@ -16,7 +16,7 @@ from portal.asgi import application
 from voice.models import Conversation, ConversationEvent
 from voice.selectors import conversation_chain_problems
 from voice.tests.fake_upstream import FakeUpstream
-from voice.tests.test_consumers import ORIGIN, collect_until, fake, session_cookie  # noqa: F401
+from voice.tests.test_consumers import ORIGIN, collect_until, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,14 +105,14 @@ async def test_a_meeting_is_transcribed_recorded_and_sealed(fake):
     assert len(fake.connections[0].of_type("input_audio_buffer.append")) == 35
 
     @database_sync_to_async
-    def stored() -> tuple[Conversation, list[dict[str, Any]], Minutes]:
+    def stored() -> tuple[Conversation, list[dict[str, Any]]]:
         minutes = Minutes.objects.select_related("conversation").get()
         events = ConversationEvent.objects.filter(
             conversation=minutes.conversation, event_type="segment"
         ).order_by("sequence")
-        return minutes.conversation, [e.data for e in events], minutes
+        return minutes.conversation, [e.data for e in events]
 
-    conversation, segments, minutes = await stored()
+    conversation, segments = await stored()
     assert conversation.kind == Conversation.Kind.MINUTES
     assert conversation.ended_at is not None and conversation.end_reason == "client_closed"
     assert [s["text"] for s in segments] == [
