@@ -141,7 +141,10 @@ def conversations_purge(
             if name
         ]
         records, _ = ConversationEvent.objects.filter(conversation__in=old).delete()
-        conversations, _ = old.delete()
+        # Minutes, their edits and summaries go with their conversation (cascade); the count
+        # is of conversations.
+        _, deleted = old.delete()
+        conversations = deleted.get("voice.Conversation", 0)
         purge = RetentionPurge.objects.create(
             at=now,
             cutoff=cutoff,
