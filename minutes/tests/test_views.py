@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -31,7 +32,7 @@ HEARD = [
 ]
 
 
-def person(username: str, *roles: Role) -> tuple[object, Client]:
+def person(username: str, *roles: Role) -> tuple[Any, Client]:
     user = get_user_model().objects.create_user(username)
     user_roles_set(user=user, roles=roles)
     client = Client()
