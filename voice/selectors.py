@@ -171,6 +171,7 @@ def conversations_for_audit(
         # Served by the trigram index on transcript text (English and Japanese alike).
         found = found.filter(
             Exists(events.filter(event_type="transcript", data__text__icontains=filters.text))
+            | Exists(events.filter(event_type="segment", data__text__icontains=filters.text))
         )
     if filters.tool:
         found = found.filter(Exists(events.filter(event_type="tool_call", data__name=filters.tool)))

@@ -16,7 +16,7 @@ from voice.pricing import Price, usage_cost
 @dataclass
 class Entry:
     at: datetime
-    kind: str  # turn, tool_call, tokens, rollover, error, ended
+    kind: str  # turn, segment, tool_call, tokens, rollover, error, ended
     sequence: int
     role: str = ""
     text: str = ""
@@ -108,6 +108,18 @@ def timeline_build(records: Iterable[ConversationEvent], *, price: Price | None)
                 )
         elif kind == "tool_call":
             entries.append(Entry(record.at, "tool_call", record.sequence, detail=data))
+        elif kind == "segment":
+            # A meeting's words (minutes): the speaker's label and meeting time in `detail`.
+            entries.append(
+                Entry(
+                    record.at,
+                    "segment",
+                    record.sequence,
+                    text=str(data.get("text") or ""),
+                    item_id=str(data.get("item_id") or ""),
+                    detail=data,
+                )
+            )
         elif kind == "rollover":
             entries.append(Entry(record.at, "rollover", record.sequence, detail=data))
         elif kind == "upstream_error":

@@ -259,3 +259,18 @@ def test_retention_takes_the_minutes_with_their_conversation(backdate):
     assert list(Minutes.objects.all()) == [kept]
     assert MinutesEdit.objects.count() == 0 and MinutesSummary.objects.count() == 0
     assert Conversation.objects.filter(kind="minutes").count() == 1
+
+
+def test_auditors_find_meetings_by_their_words_and_open_the_minutes():
+    owner, _ = person("aiko", Role.EMPLOYEE)
+    _, audit = person("audrey", Role.AUDITOR)
+    minutes = meeting(owner)
+    listing = audit.get("/audit/", {"text": "hire two"}).content.decode()
+    assert str(minutes.conversation.public_id) in listing
+    assert (
+        str(minutes.conversation.public_id)
+        not in audit.get("/audit/", {"text": "no such words"}).content.decode()
+    )
+    detail = audit.get(f"/audit/conversations/{minutes.conversation.public_id}/").content.decode()
+    assert "We decided to hire two engineers." in detail
+    assert f"/minutes/{minutes.conversation.public_id}/" in detail

@@ -4,7 +4,8 @@
 const $ = (selector) => document.querySelector(selector);
 const list = $("#lines");
 const speakers = JSON.parse($("#speakers").textContent);
-const csrf = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/)?.[1] || "";
+// From the page's own form: the CSRF cookie is not readable by scripts (CSRF_COOKIE_HTTPONLY).
+const csrf = document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
 
 async function save(item, change) {
   const url = list.dataset.edit.replace("SEGMENT", encodeURIComponent(item.dataset.segment));
@@ -12,7 +13,7 @@ async function save(item, change) {
   try {
     const response = await fetch(url, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": decodeURIComponent(csrf) },
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
       body: JSON.stringify(change),
       credentials: "same-origin",
     });

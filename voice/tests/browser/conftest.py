@@ -161,4 +161,13 @@ def recordings(tmp_path_factory) -> dict[str, Path]:
             + say("And what about sick leave?")
             + silence(30_000),
         ),
+        # Two sentences of a meeting with a pause between them, for the minutes page.
+        "meeting": write(
+            "meeting.wav",
+            silence(1500)
+            + say("We agreed to move the launch to Friday.")
+            + silence(1500)
+            + say("Ken will send the budget by Monday.")
+            + silence(30_000),
+        ),
     }
