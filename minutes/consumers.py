@@ -16,7 +16,7 @@ from django.urls import reverse
 from accounts.selectors import transcription_language_of
 from minutes.services import minutes_start
 from voice import config
-from voice.gateway_socket import OUTBOUND_PUT_TIMEOUT_S, GatewaySocket
+from voice.gateway_socket import OUTBOUND_PUT_TIMEOUT_S, GatewaySocket, reconnect_gate
 from voice.models import Conversation
 from voice.realtime.browser_protocol import (
     InboundLimits,
@@ -44,6 +44,7 @@ class MinutesConsumer(GatewaySocket):
     async def start_conversation(self) -> None:
         self.inbound_limits = InboundLimits()
         self.stopping = False
+        self.gap_recorded = False
         provider = config.provider_config()
         self.language = await database_sync_to_async(transcription_language_of)(user=self.user)
         settings = config.transcription_settings(provider, language=self.language)
@@ -64,6 +65,7 @@ class MinutesConsumer(GatewaySocket):
             emit=self.emit,
             segment=self.record_segment,
             rollover=self.record_rollover,
+            reconnect_gate=reconnect_gate,
         )
 
     def record_segment(self, segment: Segment) -> None:
@@ -77,6 +79,7 @@ class MinutesConsumer(GatewaySocket):
                     "end_ms": segment.end_ms,
                     "text": segment.text,
                     "speaker": segment.speaker,
+                    **({"failed": True} if segment.failed else {}),
                 },
             )
         )
@@ -96,6 +99,10 @@ class MinutesConsumer(GatewaySocket):
         session: TranscriptionSession = self.session
         shutting_down = reason == Conversation.EndReason.SERVER_SHUTDOWN
         await session.close(reason, drain_s=DRAIN_ON_SHUTDOWN_S if shutting_down else DRAIN_S)
+        if session.dropped_ms and self.recorder is not None and not self.gap_recorded:
+            # Audio beyond what Koe holds while no model session is open: the record says so.
+            self.gap_recorded = True
+            self.recorder.record(Record("audio_dropped", {"ms": session.dropped_ms}))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         session: TranscriptionSession | None = self.session

@@ -57,6 +57,10 @@ def _speaker(line: Line) -> str:
     return line.speaker or _("Unknown speaker")
 
 
+def _words(line: Line) -> str:
+    return line.text or _("(could not be transcribed)")
+
+
 def minutes_markdown(doc: MinutesDocument) -> str:
     title, facts = _heading(doc)
     out = [f"# {title}", "", facts, ""]
@@ -71,7 +75,7 @@ def minutes_markdown(doc: MinutesDocument) -> str:
             out.append("")
     out += [f"## {_('Transcript')}", ""]
     for line in doc.lines:
-        out.append(f"**[{clock(line.start_ms)}] {_speaker(line)}:** {line.text}")
+        out.append(f"**[{clock(line.start_ms)}] {_speaker(line)}:** {_words(line)}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -98,7 +102,7 @@ def minutes_docx(doc: MinutesDocument) -> bytes:
     for line in doc.lines:
         paragraph = word.add_paragraph()
         paragraph.add_run(f"[{clock(line.start_ms)}] {_speaker(line)}: ").bold = True
-        paragraph.add_run(line.text)
+        paragraph.add_run(_words(line))
     buffer = io.BytesIO()
     word.save(buffer)
     return buffer.getvalue()

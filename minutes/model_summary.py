@@ -8,12 +8,16 @@ the answer is checked before it is kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from minutes.selectors import Line
 from voice.realtime.session import Upstream
+
+logger = logging.getLogger(__name__)
 
 SUMMARY_INSTRUCTIONS = (
     "You write the summary of a meeting from its transcript. Reply with one JSON object and "
@@ -83,13 +87,23 @@ async def model_summary(
     *, connect: Callable[[], Awaitable[Upstream]], lines: Sequence[Line], timeout_s: float = 90
 ) -> tuple[list[str], list[str]]:
     """Ask the model for the summary of these lines."""
-    upstream = await connect()
+    try:
+        upstream = await connect()
+    except Exception as exc:
+        logger.warning("summary: the model could not be reached: %r", exc)
+        raise SummaryFailed("the model could not be reached") from None
     try:
         return await asyncio.wait_for(_converse(upstream, lines), timeout=timeout_s)
     except TimeoutError:
         raise SummaryFailed("the model took too long") from None
+    except SummaryFailed:
+        raise
+    except Exception as exc:
+        logger.warning("summary: the model's session failed: %r", exc)
+        raise SummaryFailed("the model's session failed") from None
     finally:
-        await upstream.close()
+        with contextlib.suppress(Exception):
+            await upstream.close()
 
 
 async def _converse(upstream: Upstream, lines: Sequence[Line]) -> tuple[list[str], list[str]]:
@@ -107,8 +121,8 @@ async def _converse(upstream: Upstream, lines: Sequence[Line]) -> tuple[list[str
         elif kind == "response.output_text.done":
             text = [str(event.get("text") or "".join(text))]
         elif kind == "error":
-            message = (event.get("error") or {}).get("message") or "the model refused"
-            raise SummaryFailed(str(message))
+            logger.warning("summary refused by the model: %s", event.get("error"))
+            raise SummaryFailed("the model refused the request")
         elif kind == "response.done":
             status = (event.get("response") or {}).get("status")
             if status not in (None, "completed"):

@@ -26,6 +26,7 @@ class Line:
     heard_text: str
     heard_speaker: str
     edited: bool = False
+    failed: bool = False  # the model could not transcribe it: no words as heard
 
 
 def _user_id(user: AbstractBaseUser | AnonymousUser) -> int:
@@ -83,6 +84,7 @@ def minutes_lines(*, user: AbstractBaseUser | AnonymousUser, minutes: Minutes) -
             speaker=speaker,
             heard_text=text,
             heard_speaker=speaker,
+            failed=bool(data.get("failed")),
         )
     for edit in minutes.edits.order_by("pk"):
         line = lines.get(edit.segment_id)

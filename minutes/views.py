@@ -45,6 +45,7 @@ from minutes.selectors import (
 from minutes.services import minutes_details_set, minutes_segment_edit, minutes_summary_add
 from minutes.summary import extractive_summary
 from voice import config
+from voice.limits import upstream_connect_allowed
 from voice.realtime.providers import ProviderKind, upstream_connector
 
 PAGE_SIZE = 25
@@ -178,6 +179,10 @@ def minutes_summarize(request: HttpRequest, public_id: str) -> HttpResponse:
         decisions, actions = extractive_summary(lines)
         source, model = MinutesSummary.Source.EXTRACTIVE, "koe-local"
     else:
+        refusal = async_to_sync(upstream_connect_allowed)()
+        if refusal is not None:  # model sessions are rate-limited for everyone together
+            messages.error(request, refusal.reason)
+            return redirect("minutes:detail", public_id)
         connect = upstream_connector(provider, config.provider_headers(provider))
         try:
             decisions, actions = async_to_sync(model_summary)(
@@ -185,7 +190,7 @@ def minutes_summarize(request: HttpRequest, public_id: str) -> HttpResponse:
                 lines=lines,
                 timeout_s=settings.KOE_SUMMARY_TIMEOUT_SECONDS,
             )
-        except (SummaryFailed, OSError) as exc:
+        except SummaryFailed as exc:
             messages.error(request, _("The summary could not be made: %(why)s") % {"why": exc})
             return redirect("minutes:detail", public_id)
         source, model = MinutesSummary.Source.MODEL, provider.model

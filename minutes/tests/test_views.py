@@ -88,7 +88,7 @@ def test_the_owner_reads_the_minutes_and_nobody_else_finds_them():
 
 def test_auditors_read_and_export_with_a_trail_but_do_not_edit():
     owner, _ = person("aiko", Role.EMPLOYEE)
-    auditor, audit = person("audrey", Role.AUDITOR)
+    _, audit = person("audrey", Role.AUDITOR)
     minutes = meeting(owner)
     assert audit.get(url(minutes)).status_code == 200
     assert audit.get(url(minutes, "export.docx")).status_code == 200
@@ -274,3 +274,12 @@ def test_auditors_find_meetings_by_their_words_and_open_the_minutes():
     detail = audit.get(f"/audit/conversations/{minutes.conversation.public_id}/").content.decode()
     assert "We decided to hire two engineers." in detail
     assert f"/minutes/{minutes.conversation.public_id}/" in detail
+
+
+def test_a_meetings_kind_cannot_change_with_its_end():
+    owner, _ = person("aiko", Role.EMPLOYEE)
+    minutes = meeting(owner)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        Conversation.objects.filter(pk=minutes.conversation_id).update(
+            ended_at=minutes.conversation.started_at, kind="assistant"
+        )

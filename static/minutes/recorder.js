@@ -22,6 +22,7 @@ class Recorder {
     this.audio = new VoiceAudio();
     this.connection = new VoiceConnection(voiceSocketUrl(root.dataset.socket));
     this.recording = false;
+    this.stopping = false;
     this.paused = false;
     this.heardMs = 0; // audio sent: the meeting clock, pauses not counted
     this.url = null;
@@ -59,9 +60,16 @@ class Recorder {
 
   stop() {
     this.recording = false;
-    this.connection.send({ type: "stop" });
+    this.stopping = true;
     this.audio.stopMicrophone();
-    this.setStatus(L.status.saving);
+    if (this.connection.open) {
+      this.connection.send({ type: "stop" });
+      this.setStatus(L.status.saving);
+    } else if (this.url) {
+      window.location.assign(this.url); // the record is saved as far as it got
+    }
+    // No reconnection from here on: a new socket would start a new, empty record.
+    this.connection.wanted = false;
     this.render();
   }
 
@@ -131,6 +139,10 @@ class Recorder {
   }
 
   onClosed(detail) {
+    if (this.stopping && this.url) {
+      window.location.assign(this.url); // stopped (or the socket ended while stopping)
+      return;
+    }
     this.recording = false;
     this.audio.stopMicrophone();
     if (detail.message) this.showAlert(detail.message);

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from voice.realtime.browser_protocol import BYTES_PER_MS, error_event
-from voice.realtime.session import Connector, Upstream
+from voice.realtime.session import Connector, ReconnectGate, Upstream
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class Segment:
     end_ms: int
     text: str
     speaker: str = ""  # the provider's label, where it gives diarization
+    failed: bool = False  # the model could not transcribe it (kept, so the gap shows)
 
 
 SegmentSink = Callable[[Segment], None]
@@ -115,8 +116,10 @@ class TranscriptionSession:
         emit: Emit,
         segment: SegmentSink,
         rollover: RolloverSink | None = None,
+        reconnect_gate: ReconnectGate | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._gate = reconnect_gate
         self._connect = connect
         self._settings = settings
         self._emit = emit
@@ -140,6 +143,7 @@ class TranscriptionSession:
         self.dropped_ms = 0  # audio lost because a fresh session took too long to open
         self._pending: dict[str, _Pending] = {}  # by the model's item id
         self._counter = 0
+        self._stored: deque[tuple[int, int]] = deque(maxlen=64)  # recent segments, meeting ms
         self._paused = False
         self._commit_asked = False  # a pause asked the model to commit; not yet done
         self._settled = asyncio.Event()  # nothing heard is waiting for its words
@@ -177,11 +181,23 @@ class TranscriptionSession:
         return self._ready.is_set()
 
     async def close(self, reason: str = "client_closed", *, drain_s: float = 0.0) -> None:
-        """Stop; with `drain_s`, first let the model finish the segments it has heard."""
-        if drain_s > 0 and self._ready.is_set():
-            await self.pause()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._settled.wait(), timeout=drain_s)
+        """Stop; with `drain_s`, first let the model finish the segments it has heard (a fresh
+        session still opening gets part of that time to take over the audio)."""
+        if self._closing:
+            return
+        if drain_s > 0:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + drain_s
+            if not self._ready.is_set():
+                await self.wait_ready(timeout_s=drain_s / 2)
+            if self._ready.is_set() and not self._closing:
+                await self.pause()
+                if self._pending or self._commit_asked:
+                    self._settled.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._settled.wait(), timeout=max(0.0, deadline - loop.time())
+                        )
         self.end_reason = self.end_reason or reason
         self._closing = True
         self._ready.set()  # nobody waits for a session that will not come
@@ -191,6 +207,11 @@ class TranscriptionSession:
 
     async def _open(self, reason: str) -> None:
         self._ready.clear()
+        while self.sessions and self._gate is not None and not self._closing:
+            wait = await self._gate()  # fresh sessions count against the shared rate
+            if wait <= 0:
+                break
+            await asyncio.sleep(min(wait, 5.0))
         last: Exception | None = None
         for attempt in range(self._settings.connect_attempts):
             if self._closing:
@@ -236,10 +257,13 @@ class TranscriptionSession:
         self._kept.clear()
         self._kept_from_ms = 0
         self._sent_ms = 0
-        held = list(self._held)
-        self._held.clear()
-        self._held_ms = 0
-        for pcm in [*resend, *held]:
+        for pcm in resend:
+            await self._send_audio(pcm)
+        # Frames keep arriving (and are held) while these sends wait on the socket: no await
+        # between the last look at the held audio and ready, or some would be stranded.
+        while self._held:
+            pcm = self._held.popleft()
+            self._held_ms -= _ms(pcm)
             await self._send_audio(pcm)
         self._ready.set()
         await self._emit({"type": "status", "status": "paused" if self._paused else "listening"})
@@ -255,8 +279,17 @@ class TranscriptionSession:
             if event.get("type") == "session.updated":
                 return
             if event.get("type") == "error":
-                message = str((event.get("error") or {}).get("message") or "")
-                raise SettingsRefused(message or "The transcription settings were refused.")
+                error = event.get("error") or {}
+                logger.warning("transcription session refused: %s", error)
+                if error.get("type") == "invalid_request_error" and error.get("code") not in (
+                    "rate_limit_exceeded",
+                    "server_error",
+                ):
+                    raise SettingsRefused(
+                        "The model refused Koe's transcription settings (a language it cannot "
+                        "transcribe, or a transcription model it does not have)."
+                    )
+                raise ConnectionError(f"the session failed to start: {error.get('code')!r}")
 
     async def _pump(self) -> str:
         """Relay the model's events until this session must end; returns why it ended."""
@@ -306,6 +339,7 @@ class TranscriptionSession:
             if code == "session_expired":
                 return True
             logger.warning("transcription upstream error %s", code)
+            self._commit_asked = False  # a commit the model refused (nothing to commit) is over
         elif kind == "input_audio_buffer.speech_started":
             start = int(event.get("audio_start_ms") or 0)
             self._pending[item] = _Pending(segment_id=self._new_id(), start_ms=start)
@@ -344,19 +378,29 @@ class TranscriptionSession:
         end = pending.end_ms if pending.end_ms is not None else self._sent_ms
         self._release_audio_before(end)
         text = str(event.get("transcript") or "").strip()
-        if not text:
+        failed = str(event.get("type")).endswith(".failed")
+        start, end = self._offset_ms + pending.start_ms, self._offset_ms + end
+        if (not text and not failed) or self._stored_already(start, end):
+            # A cough or a door; or speech a fresh session heard again because its audio was
+            # resent with an older segment's.
             if pending.announced:
                 await self._emit({"type": "segment.discarded", "segment_id": pending.segment_id})
-            return  # a cough, a door: nothing to keep
+            return
         segment = Segment(
             segment_id=pending.segment_id,
-            start_ms=self._offset_ms + pending.start_ms,
-            end_ms=self._offset_ms + end,
+            start_ms=start,
+            end_ms=end,
             text=text,
             speaker=str(event.get("speaker") or ""),
+            failed=failed,
         )
+        self._stored.append((start, end))
         self._segment(segment)
         await self._emit({"type": "segment.done", **asdict(segment)})
+
+    def _stored_already(self, start: int, end: int) -> bool:
+        length = max(1, end - start)
+        return any(min(end, e) - max(start, s) > length / 2 for s, e in self._stored)
 
     def _release_audio_before(self, end_ms: int) -> None:
         # Audio up to the end of this segment is done with, unless an older one still waits.
@@ -368,7 +412,9 @@ class TranscriptionSession:
     def _pending_for(self, item: str) -> _Pending:
         # A commit without speech_started (the user paused) covers all audio not yet segmented.
         if item not in self._pending:
-            self._pending[item] = _Pending(segment_id=self._new_id(), start_ms=self._kept_from_ms)
+            committed = [p.end_ms for p in self._pending.values() if p.end_ms is not None]
+            start = max([self._kept_from_ms, *committed])
+            self._pending[item] = _Pending(segment_id=self._new_id(), start_ms=start)
         return self._pending[item]
 
     def _new_id(self) -> str:

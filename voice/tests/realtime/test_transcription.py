@@ -49,7 +49,7 @@ class Meeting:
         await asyncio.wait_for(self.task, 5)
 
 
-async def meeting(fake: FakeUpstream, **overrides: Any) -> Meeting:
+async def meeting(fake: FakeUpstream, gate: Any = None, **overrides: Any) -> Meeting:
     config = ProviderConfig(
         kind=ProviderKind.LOCAL, endpoint=fake.url.split("?")[0], model="m", api_key="k"
     )
@@ -65,6 +65,7 @@ async def meeting(fake: FakeUpstream, **overrides: Any) -> Meeting:
         emit=emit,
         segment=lambda s: box["m"].segments.append(s),
         rollover=lambda reason: box["m"].rollovers.append(reason),
+        reconnect_gate=gate,
     )
     box["m"] = Meeting(session=session, task=asyncio.create_task(session.run()))
     return box["m"]
@@ -148,6 +149,7 @@ async def test_the_server_sets_a_transcription_session_and_segments_are_timed(fa
         "end_ms": 2100,
         "text": "We agreed to ship on Friday.",
         "speaker": "",
+        "failed": False,
     }
     assert [e["speaking"] for e in m.of("speech")] == [True, False]
     await m.stop()
@@ -255,7 +257,9 @@ async def test_settings_the_model_refuses_end_the_meeting_with_its_reason(fake):
     m = await meeting(fake, language="xx")
     await asyncio.wait_for(m.task, 5)
     assert m.session.end_reason == "settings_refused"
-    assert m.of("error")[0]["code"] == "transcription_refused"
+    error = m.of("error")[0]
+    assert error["code"] == "transcription_refused"
+    assert "Invalid value" not in error["message"]  # the model's own words stay in the log
     assert len(fake.connections) == 1  # refused settings are not retried
 
 
@@ -276,3 +280,171 @@ async def test_stopping_with_drain_waits_for_the_last_words(fake):
     await m.session.close("client_closed", drain_s=3)
     await asyncio.wait_for(m.task, 5)
     assert [s.text for s in m.segments] == ["Last words."]
+
+
+async def test_stopping_with_nothing_heard_does_not_wait_and_a_second_close_is_a_no_op(fake):
+    m = await meeting(fake)
+    await m.wait(lambda: m.session._ready.is_set())
+    # Nothing waits for words: the drain allowance is not spent (30 s would outlast this).
+    await asyncio.wait_for(m.session.close("client_closed", drain_s=30), 5)
+    await asyncio.wait_for(m.session.close("server_shutdown", drain_s=30), 5)
+    await asyncio.wait_for(m.task, 5)
+    assert m.session.end_reason == "client_closed"
+    assert fake.current.of_type("input_audio_buffer.commit") == []
+
+
+async def test_a_segment_heard_again_after_a_rollover_is_stored_once(fake):
+    gate_calls: list[int] = []
+
+    async def gate() -> float:
+        gate_calls.append(1)
+        return 0.0
+
+    m = await meeting(fake, gate=gate)
+    await m.wait(lambda: m.session._ready.is_set())
+    for _ in range(20):
+        await m.session.audio(tone(2, 100))
+    await fake.wait_for("input_audio_buffer.append", count=20)
+    # A (0.1-0.9 s) is still being transcribed when B (1.0-1.8 s) is done.
+    await fake.push(
+        {"type": "input_audio_buffer.speech_started", "item_id": "a", "audio_start_ms": 100}
+    )
+    await fake.push(
+        {"type": "input_audio_buffer.speech_stopped", "item_id": "a", "audio_end_ms": 900}
+    )
+    await fake.push({"type": "input_audio_buffer.committed", "item_id": "a"})
+    await speak_segment(fake, "b", 1000, 1800, "Second.")
+    await m.wait(lambda: len(m.segments) == 1)
+    await fake.expire()
+    await fake.wait_connections(2)
+    await fake.wait_for("input_audio_buffer.append", count=19)
+    # The fresh session gets A's audio again, and B's after it: it hears both.
+    assert len(fake.current.audio) == 1900 * BYTES_PER_MS
+    await speak_segment(fake, "a2", 0, 800, "First.")
+    await speak_segment(fake, "b2", 900, 1700, "Second.")
+    await m.wait(lambda: len(m.segments) == 2)
+    # Timed in the meeting: the fresh session's zero is the meeting's 1,000 ms.
+    assert (m.segments[1].start_ms, m.segments[1].end_ms) == (1200, 1900)
+    assert m.segments[1].segment_id != m.segments[0].segment_id
+    assert "reconnecting" in [e["status"] for e in m.of("status")]
+    await m.stop()
+
+
+async def test_the_planned_rollover_waits_for_the_segment_being_transcribed(fake):
+    # Sessions of 1 s with a 0.5 s margin: the planned moment comes after half a second.
+    m = await meeting(fake, max_session_seconds=1.0, rollover_margin_s=0.5)
+    await m.wait(lambda: m.session._ready.is_set())
+    await m.session.audio(tone(2, 1000))
+    await fake.push(
+        {"type": "input_audio_buffer.speech_started", "item_id": "item_a", "audio_start_ms": 0}
+    )
+    await asyncio.sleep(1.0)
+    assert len(fake.connections) == 1  # someone is speaking: no rollover
+    await speak_segment(fake, "item_a", 0, 800, "Long sentence.")
+    await fake.wait_connections(2)
+    assert [s.text for s in m.segments] == ["Long sentence."]
+    assert m.rollovers == ["max_session_age"]
+    assert m.of("segment.discarded") == []
+    await m.stop()
+
+
+async def test_settings_the_model_refuses_end_the_meeting_with_its_reason(fake):
+    fake.refuse_policy = True
+    m = await meeting(fake, language="xx")
+    await asyncio.wait_for(m.task, 5)
+    assert m.session.end_reason == "settings_refused"
+    error = m.of("error")[0]
+    assert error["code"] == "transcription_refused"
+    assert "Invalid value" not in error["message"]  # the model's own words stay in the log
+    assert len(fake.connections) == 1  # refused settings are not retried
+
+
+async def test_no_model_at_all_ends_the_meeting_as_unavailable(fake):
+    fake.refuse_connections = True
+    m = await meeting(fake)
+    await asyncio.wait_for(m.task, 5)
+    assert m.session.end_reason == "upstream_unavailable"
+    assert m.of("error")[0]["code"] == "upstream_unavailable"
+
+
+async def test_stopping_with_drain_waits_for_the_last_words(fake):
+    m = await meeting(fake)
+    await m.wait(lambda: m.session._ready.is_set())
+    await m.session.audio(tone(2, 800))
+    await fake.wait_for("input_audio_buffer.append")
+    fake.user_transcript = "Last words."
+    await m.session.close("client_closed", drain_s=3)
+    await asyncio.wait_for(m.task, 5)
+    assert [s.text for s in m.segments] == ["Last words."]
+
+
+async def test_stopping_with_nothing_heard_does_not_wait_and_a_second_close_is_a_no_op(fake):
+    m = await meeting(fake)
+    await m.wait(lambda: m.session._ready.is_set())
+    # Nothing waits for words: the drain allowance is not spent (30 s would outlast this).
+    await asyncio.wait_for(m.session.close("client_closed", drain_s=30), 5)
+    await asyncio.wait_for(m.session.close("server_shutdown", drain_s=30), 5)
+    await asyncio.wait_for(m.task, 5)
+    assert m.session.end_reason == "client_closed"
+    assert fake.current.of_type("input_audio_buffer.commit") == []
+
+
+async def test_a_segment_heard_again_after_a_rollover_is_stored_once(fake):
+    gate_calls: list[int] = []
+
+    async def gate() -> float:
+        gate_calls.append(1)
+        return 0.0
+
+    m = await meeting(fake, gate=gate)
+    await m.wait(lambda: m.session._ready.is_set())
+    for _ in range(20):
+        await m.session.audio(tone(2, 100))
+    await fake.wait_for("input_audio_buffer.append", count=20)
+    # A (0.1-0.9 s) is still being transcribed when B (1.0-1.8 s) is done.
+    await fake.push(
+        {"type": "input_audio_buffer.speech_started", "item_id": "a", "audio_start_ms": 100}
+    )
+    await fake.push(
+        {"type": "input_audio_buffer.speech_stopped", "item_id": "a", "audio_end_ms": 900}
+    )
+    await fake.push({"type": "input_audio_buffer.committed", "item_id": "a"})
+    await speak_segment(fake, "b", 1000, 1800, "Second.")
+    await m.wait(lambda: len(m.segments) == 1)
+    await fake.expire()
+    await fake.wait_connections(2)
+    await fake.wait_for("input_audio_buffer.append", count=19)
+    # The fresh session gets A's audio again, and B's after it: it hears both.
+    assert len(fake.current.audio) == 1900 * BYTES_PER_MS
+    await speak_segment(fake, "a2", 0, 800, "First.")
+    await speak_segment(fake, "b2", 900, 1700, "Second.")
+    await fake.push(
+        {
+            "type": "conversation.item.input_audio_transcription.failed",
+            "item_id": "c",
+            "error": {"message": "oops"},
+        }
+    )
+    await speak_segment(fake, "c", 1750, 1800, "")
+    await m.wait(lambda: len(m.segments) == 2)
+    await asyncio.sleep(0.2)
+    assert [(s.text, s.start_ms) for s in m.segments] == [("Second.", 1000), ("First.", 100)]
+    assert gate_calls == [1]  # the fresh session asked the shared connection rate first
+    await m.stop()
+
+
+async def test_a_segment_the_model_could_not_transcribe_is_kept_as_such(fake):
+    m = await meeting(fake)
+    await m.wait(lambda: m.session._ready.is_set())
+    await m.session.audio(tone(2, 1000))
+    await fake.push(
+        {"type": "input_audio_buffer.speech_started", "item_id": "x", "audio_start_ms": 0}
+    )
+    await fake.push(
+        {"type": "input_audio_buffer.speech_stopped", "item_id": "x", "audio_end_ms": 700}
+    )
+    await fake.push({"type": "input_audio_buffer.committed", "item_id": "x"})
+    await fake.push({"type": "conversation.item.input_audio_transcription.failed", "item_id": "x"})
+    await m.wait(lambda: len(m.segments) == 1)
+    assert m.segments[0] == Segment("s1", 0, 700, "", failed=True)
+    await m.stop()
