@@ -284,22 +284,18 @@ class RealtimeSession:
 
     async def _open(self, *, reason: str) -> None:
         self._ready.clear()
-        last_error: Exception | None = None
-        for attempt in range(self._settings.connect_attempts):
-            if self._closing:
-                return
-            upstream = None
-            try:
-                upstream = await self._connect()
-                await self._handshake(upstream)
-            except Exception as exc:  # refused, timed out, websockets' InvalidStatus, bad handshake
-                if upstream is not None:
-                    with contextlib.suppress(Exception):
-                        await upstream.close()
-                last_error = exc
-                logger.warning("upstream connect failed (%r), attempt %d", exc, attempt + 1)
-                await asyncio.sleep(self._settings.connect_backoff_s * (2**attempt))
-                continue
+        try:
+            upstream = await upstream_open(
+                self._connect,
+                self._handshake,
+                attempts=self._settings.connect_attempts,
+                backoff_s=self._settings.connect_backoff_s,
+                closing=lambda: self._closing,
+            )
+        except ConnectionError as exc:
+            self._end_reason = "upstream_unavailable"
+            raise UpstreamUnavailable(str(exc)) from None
+        if upstream is not None:
             self._upstream = upstream
             self._opened_at = self._clock()
             self._session_number += 1
@@ -333,9 +329,6 @@ class RealtimeSession:
             # Held audio goes first, so that no new frame overtakes it.
             await self._flush_held_audio()
             self._ready.set()
-            return
-        self._end_reason = "upstream_unavailable"
-        raise UpstreamUnavailable(str(last_error))
 
     async def _handshake(self, upstream: Upstream) -> None:
         timeout = self._settings.handshake_timeout_s
@@ -943,6 +936,40 @@ class RealtimeSession:
 
 
 _APPEND_HEAD = '{"type": "input_audio_buffer.append", "audio": "'
+
+
+async def upstream_open(
+    connect: Connector,
+    handshake: Callable[[Upstream], Awaitable[None]],
+    *,
+    attempts: int,
+    backoff_s: float,
+    closing: Callable[[], bool],
+    final: tuple[type[Exception], ...] = (),
+) -> Upstream | None:
+    """Open an upstream session and run its handshake, with `attempts` tries and exponential
+    back-off; None when the session is closing meanwhile. An exception in `final` ends the
+    tries at once (retrying cannot help); after the last try, ConnectionError."""
+    last: Exception | None = None
+    for attempt in range(attempts):
+        if closing():
+            return None
+        upstream = None
+        try:
+            upstream = await connect()
+            await handshake(upstream)
+        except Exception as exc:  # refused, timed out, websockets' InvalidStatus, bad handshake
+            if upstream is not None:
+                with contextlib.suppress(Exception):
+                    await upstream.close()
+            if isinstance(exc, final):
+                raise
+            last = exc
+            logger.warning("upstream connect failed (%r), attempt %d", exc, attempt + 1)
+            await asyncio.sleep(backoff_s * (2**attempt))
+            continue
+        return upstream
+    raise ConnectionError(f"no upstream session could be opened: {last!r}")
 
 
 def _decode_event(raw: str | bytes) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from voice.realtime.browser_protocol import BYTES_PER_MS, error_event
-from voice.realtime.session import Connector, ReconnectGate, Upstream
+from voice.realtime.session import Connector, ReconnectGate, Upstream, upstream_open
 
 logger = logging.getLogger(__name__)
 
@@ -212,29 +212,16 @@ class TranscriptionSession:
             if wait <= 0:
                 break
             await asyncio.sleep(min(wait, 5.0))
-        last: Exception | None = None
-        for attempt in range(self._settings.connect_attempts):
-            if self._closing:
-                return
-            upstream = None
-            try:
-                upstream = await self._connect()
-                await self._handshake(upstream)
-            except SettingsRefused:
-                if upstream is not None:
-                    with contextlib.suppress(Exception):
-                        await upstream.close()
-                raise
-            except Exception as exc:
-                if upstream is not None:
-                    with contextlib.suppress(Exception):
-                        await upstream.close()
-                last = exc
-                await asyncio.sleep(self._settings.connect_backoff_s * (2**attempt))
-                continue
+        upstream = await upstream_open(
+            self._connect,
+            self._handshake,
+            attempts=self._settings.connect_attempts,
+            backoff_s=self._settings.connect_backoff_s,
+            closing=lambda: self._closing,
+            final=(SettingsRefused,),
+        )
+        if upstream is not None:
             await self._take_over(upstream, reason)
-            return
-        raise ConnectionError(f"no transcription session could be opened: {last!r}")
 
     async def _take_over(self, upstream: Upstream, reason: str) -> None:
         resend = [pcm for _, pcm in self._kept]
