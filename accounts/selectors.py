@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser, Group
+from django.core.exceptions import PermissionDenied
 
 from accounts.models import Preference
 from accounts.roles import Role
@@ -35,3 +36,11 @@ def transcription_language_of(*, user: AbstractBaseUser | AnonymousUser) -> str:
         else None
     )
     return settings.KOE_TRANSCRIPTION_LANGUAGE if chosen is None else chosen
+
+
+def user_id_signed_in(user: AbstractBaseUser | AnonymousUser) -> int:
+    """The acting user's id, for selectors that read only their own records; PermissionDenied
+    for anyone not signed in."""
+    if not user.is_authenticated or user.pk is None:
+        raise PermissionDenied("sign in first")
+    return int(user.pk)

@@ -9,9 +9,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
 from accounts.roles import Role
-from accounts.selectors import user_has_role
+from accounts.selectors import user_has_role, user_id_signed_in
 from minutes.models import Minutes, MinutesSummary
-from voice.models import Conversation, ConversationEvent
+from voice.models import ConversationEvent
 
 
 @dataclass
@@ -29,16 +29,10 @@ class Line:
     failed: bool = False  # the model could not transcribe it: no words as heard
 
 
-def _user_id(user: AbstractBaseUser | AnonymousUser) -> int:
-    if not user.is_authenticated or user.pk is None:
-        raise PermissionDenied("sign in first")
-    return int(user.pk)
-
-
 def minutes_of_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Minutes]:
     """The user's own minutes, newest first."""
     return (
-        Minutes.objects.filter(conversation__user_id=_user_id(user))
+        Minutes.objects.filter(conversation__user_id=user_id_signed_in(user))
         .select_related("conversation")
         .order_by("-conversation__started_at", "-pk")
     )
@@ -51,17 +45,8 @@ def minutes_get(*, user: AbstractBaseUser | AnonymousUser, public_id: str) -> Mi
         conversation__public_id=public_id
     )
     if not user_has_role(user=user, role=Role.AUDITOR):
-        found = found.filter(conversation__user_id=_user_id(user))
+        found = found.filter(conversation__user_id=user_id_signed_in(user))
     return found.first()
-
-
-def minutes_of_conversation(
-    *, user: AbstractBaseUser | AnonymousUser, conversation: Conversation
-) -> Minutes | None:
-    """The minutes a conversation record holds, if it is a meeting (same rule as minutes_get)."""
-    if conversation.kind != Conversation.Kind.MINUTES:
-        return None
-    return minutes_get(user=user, public_id=str(conversation.public_id))
 
 
 def minutes_lines(*, user: AbstractBaseUser | AnonymousUser, minutes: Minutes) -> list[Line]:
@@ -107,7 +92,7 @@ def minutes_summary_latest(
 
 
 def _check(user: AbstractBaseUser | AnonymousUser, minutes: Minutes) -> None:
-    if minutes.conversation.user_id != _user_id(user) and not user_has_role(
+    if minutes.conversation.user_id != user_id_signed_in(user) and not user_has_role(
         user=user, role=Role.AUDITOR
     ):
         raise PermissionDenied("these minutes are someone else's")

@@ -17,7 +17,7 @@ from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.roles import Role
-from accounts.selectors import user_has_role
+from accounts.selectors import user_has_role, user_id_signed_in
 from voice.integrity import ChainProblem, ConversationHeader, StoredEvent, chain_problems
 from voice.models import Conversation, ConversationEvent
 from voice.pricing import price_for, price_table
@@ -120,22 +120,18 @@ def day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def _user_id(user: AbstractBaseUser | AnonymousUser) -> int:
-    if not user.is_authenticated or user.pk is None:
-        raise PermissionDenied("sign in first")
-    return int(user.pk)
-
-
 def conversations_of_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Conversation]:
     """The user's own conversations, newest first."""
-    return Conversation.objects.filter(user_id=_user_id(user)).order_by("-started_at", "-pk")
+    return Conversation.objects.filter(user_id=user_id_signed_in(user)).order_by(
+        "-started_at", "-pk"
+    )
 
 
 def conversation_of_user(
     *, user: AbstractBaseUser | AnonymousUser, public_id: str
 ) -> Conversation | None:
     """One of the user's own conversations (None for anyone else's: it does not exist for them)."""
-    return Conversation.objects.filter(user_id=_user_id(user), public_id=public_id).first()
+    return Conversation.objects.filter(user_id=user_id_signed_in(user), public_id=public_id).first()
 
 
 def _require_auditor(user: AbstractBaseUser | AnonymousUser) -> None:

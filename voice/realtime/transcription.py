@@ -148,11 +148,6 @@ class TranscriptionSession:
         self._commit_asked = False  # a pause asked the model to commit; not yet done
         self._settled = asyncio.Event()  # nothing heard is waiting for its words
 
-    @property
-    def meeting_ms(self) -> int:
-        """How much of the meeting has been heard (ms of audio, pauses not counted)."""
-        return self._offset_ms + self._sent_ms + self._held_ms
-
     # -- lifecycle -------------------------------------------------------------------------------
     async def run(self) -> None:
         try:

@@ -227,7 +227,24 @@ class FakeUpstream:
     async def _respond_in_text(
         self, conn: Connection, response_id: str, item_id: str, text: str
     ) -> None:
-        await _text_answer_events(conn, response_id, item_id, text)
+        """A text-mode answer (output_modalities ["text"]): text deltas, no audio."""
+        half = len(text) // 2
+        for part in (text[:half], text[half:]):
+            await conn.ws.send(
+                json.dumps(
+                    {
+                        "type": "response.output_text.delta",
+                        "response_id": response_id,
+                        "item_id": item_id,
+                        "content_index": 0,
+                        "delta": part,
+                    }
+                )
+            )
+        await conn.ws.send(
+            json.dumps({"type": "response.output_text.done", "item_id": item_id, "text": text})
+        )
+        await _response_done(conn, response_id, item_id, usage(input_tokens=900, output_tokens=120))
 
     async def _error(
         self, conn: Connection, code: str, message: str, event: dict[str, Any] | None = None
@@ -391,20 +408,7 @@ class FakeUpstream:
                 }
             )
         )
-        conn.response_active = False
-        await send(
-            json.dumps(
-                {
-                    "type": "response.done",
-                    "response": {
-                        "id": response_id,
-                        "status": "completed",
-                        "output": [{"id": item_id, "type": "message", "role": "assistant"}],
-                        "usage": usage(input_tokens=200, output_tokens=80),
-                    },
-                }
-            )
-        )
+        await _response_done(conn, response_id, item_id, usage(input_tokens=200, output_tokens=80))
         await send(
             json.dumps(
                 {
@@ -422,24 +426,12 @@ class FakeUpstream:
         )
 
 
-async def _text_answer_events(conn: Connection, response_id: str, item_id: str, text: str) -> None:
-    send = conn.ws.send
-    half = len(text) // 2
-    for part in (text[:half], text[half:]):
-        await send(
-            json.dumps(
-                {
-                    "type": "response.output_text.delta",
-                    "response_id": response_id,
-                    "item_id": item_id,
-                    "content_index": 0,
-                    "delta": part,
-                }
-            )
-        )
-    await send(json.dumps({"type": "response.output_text.done", "item_id": item_id, "text": text}))
+async def _response_done(
+    conn: Connection, response_id: str, item_id: str, spent: dict[str, Any]
+) -> None:
+    """The end of an answer: the connection takes a new response.create from here on."""
     conn.response_active = False
-    await send(
+    await conn.ws.send(
         json.dumps(
             {
                 "type": "response.done",
@@ -447,7 +439,7 @@ async def _text_answer_events(conn: Connection, response_id: str, item_id: str, 
                     "id": response_id,
                     "status": "completed",
                     "output": [{"id": item_id, "type": "message", "role": "assistant"}],
-                    "usage": usage(input_tokens=900, output_tokens=120),
+                    "usage": spent,
                 },
             }
         )
