@@ -49,20 +49,27 @@ def minutes_get(*, user: AbstractBaseUser | AnonymousUser, public_id: str) -> Mi
     return found.first()
 
 
-def minutes_lines(*, user: AbstractBaseUser | AnonymousUser, minutes: Minutes) -> list[Line]:
-    """The transcript in meeting order, each segment with its latest edit applied."""
+def minutes_lines(
+    *, user: AbstractBaseUser | AnonymousUser, minutes: Minutes, segment_id: str | None = None
+) -> list[Line]:
+    """The transcript in meeting order, each segment with its latest edit applied (only the
+    one segment, when `segment_id` is given: an edit's answer need not read the meeting)."""
     _check(user, minutes)
     lines: dict[str, Line] = {}
     records = ConversationEvent.objects.filter(
         conversation_id=minutes.conversation_id, event_type="segment"
     ).order_by("sequence")
+    edits = minutes.edits.order_by("pk")
+    if segment_id is not None:
+        records = records.filter(subject=segment_id)  # a segment's record has it as subject
+        edits = edits.filter(segment_id=segment_id)
     for record in records:
         data = record.data or {}
-        segment_id = str(data.get("item_id") or record.subject)
+        key = str(data.get("item_id") or record.subject)
         text = str(data.get("text") or "")
         speaker = str(data.get("speaker") or "")
-        lines[segment_id] = Line(
-            segment_id=segment_id,
+        lines[key] = Line(
+            segment_id=key,
             start_ms=int(data.get("start_ms") or 0),
             end_ms=int(data.get("end_ms") or 0),
             text=text,
@@ -71,7 +78,7 @@ def minutes_lines(*, user: AbstractBaseUser | AnonymousUser, minutes: Minutes) -
             heard_speaker=speaker,
             failed=bool(data.get("failed")),
         )
-    for edit in minutes.edits.order_by("pk"):
+    for edit in edits:
         line = lines.get(edit.segment_id)
         if line is None:
             continue

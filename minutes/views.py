@@ -152,9 +152,7 @@ def minutes_segment(request: HttpRequest, public_id: str, segment_id: str) -> Js
         return JsonResponse({"error": _("Only the owner edits these minutes.")}, status=403)
     except ValidationError as exc:
         return JsonResponse({"error": " ".join(exc.messages)}, status=400)
-    line = next(
-        x for x in minutes_lines(user=request.user, minutes=minutes) if x.segment_id == segment_id
-    )
+    (line,) = minutes_lines(user=request.user, minutes=minutes, segment_id=segment_id)
     return JsonResponse(
         {
             "segment_id": segment_id,
