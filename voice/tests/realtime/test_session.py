@@ -457,10 +457,13 @@ async def test_after_a_rollover_ids_stay_and_an_unanswered_question_is_answered(
     await spoken_turn(h, fake)
     created_before = [m["item_id"] for m in h.messages("item.created")]
     assert len(created_before) == 2
-    # A question goes up, and the connection breaks before its answer.
+    # A question goes up, and the connection breaks as its answer begins.
     fake.chunk_delay_s = 0.5
     await h.session.command(Text(type="text", text="what about holidays?"))
     await fake.wait_for("response.create", count=2)
+    # The answer has begun (its item is announced) when the connection breaks: without this
+    # wait the drop could come first, and there would be no cut-off answer to see.
+    await h.wait(lambda: len(h.messages("item.created")) == 4)
     await fake.drop()
     await fake.wait_connections(2)
     second = await fake.wait_for("response.create", within=10)
