@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+from django.utils.translation import gettext as _
+
 
 class Role(StrEnum):
     EMPLOYEE = "employee"  # may talk to the assistant
@@ -10,3 +12,12 @@ class Role(StrEnum):
 
 
 ALL_ROLES: tuple[Role, ...] = tuple(Role)
+
+
+def role_label(role: Role) -> str:
+    """The role's name as people read it, in the request's language."""
+    return {
+        Role.EMPLOYEE: _("Employee"),
+        Role.KNOWLEDGE_ADMIN: _("Knowledge admin"),
+        Role.AUDITOR: _("Auditor"),
+    }[role]

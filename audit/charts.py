@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 WIDTH = 720
 BAR_AREA = 180
@@ -50,13 +51,14 @@ def columns(points: Sequence[tuple[str, Decimal]], *, label: str, unit: str = "$
     last = points[-1][0] if points else ""
     return format_html(
         '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">{}'
-        '<text x="0" y="12" class="axis">max {}{}</text>'
+        '<text x="0" y="12" class="axis">{} {}{}</text>'
         '<text x="0" y="{}" class="axis">{}</text>'
         '<text x="{}" y="{}" class="axis" text-anchor="end">{}</text></svg>',
         WIDTH,
         BAR_AREA + 40,
         label,
         bars,
+        _("max"),
         unit,
         top,
         BAR_AREA + 36,

@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from voice.selectors import ConversationFilter
 
@@ -10,21 +12,23 @@ from voice.selectors import ConversationFilter
 class ConversationFilterForm(forms.Form):
     """The auditor's filter (GET): every field optional."""
 
-    user = forms.CharField(required=False, max_length=150, label="User name")
-    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
-    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
-    text = forms.CharField(required=False, max_length=200, label="Words said (any language)")
-    tool = forms.ChoiceField(required=False, label="Tool used")
-    document = forms.UUIDField(required=False, label="Cited document (id)")
-    provider = forms.ChoiceField(required=False, label="Provider")
-    model = forms.ChoiceField(required=False, label="Model")
+    user = forms.CharField(required=False, max_length=150, label=_("User name"))
+    since = forms.DateField(
+        required=False, label=_("From"), widget=forms.DateInput({"type": "date"})
+    )
+    until = forms.DateField(required=False, label=_("To"), widget=forms.DateInput({"type": "date"}))
+    text = forms.CharField(required=False, max_length=200, label=_("Words said (any language)"))
+    tool = forms.ChoiceField(required=False, label=_("Tool used"))
+    document = forms.UUIDField(required=False, label=_("Cited document (id)"))
+    provider = forms.ChoiceField(required=False, label=_("Provider"))
+    model = forms.ChoiceField(required=False, label=_("Model"))
     ended = forms.ChoiceField(
         required=False,
-        label="How it went",
+        label=_("How it went"),
         choices=[
-            ("", "any"),
-            ("error", "ended by an error"),
-            ("expiry", "a model session expired"),
+            ("", _("any")),
+            ("error", _("ended by an error")),
+            ("expiry", _("a model session expired")),
         ],
     )
 
@@ -33,7 +37,7 @@ class ConversationFilterForm(forms.Form):
         for name in ("tool", "provider", "model"):
             field = self.fields[name]
             assert isinstance(field, forms.ChoiceField)
-            field.choices = [("", "any"), *((value, value) for value in choices[name])]
+            field.choices = [("", gettext("any")), *((value, value) for value in choices[name])]
 
     def to_filter(self) -> ConversationFilter:
         data = self.cleaned_data
@@ -51,8 +55,10 @@ class ConversationFilterForm(forms.Form):
 
 
 class UsagePeriodForm(forms.Form):
-    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
-    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+    since = forms.DateField(
+        required=False, label=_("From"), widget=forms.DateInput({"type": "date"})
+    )
+    until = forms.DateField(required=False, label=_("To"), widget=forms.DateInput({"type": "date"}))
 
     MAX_DAYS = 366
 
@@ -61,7 +67,9 @@ class UsagePeriodForm(forms.Form):
         since, until = data.get("since"), data.get("until")
         if since and until:
             if since > until:
-                raise forms.ValidationError("The period ends before it starts.")
+                raise forms.ValidationError(gettext("The period ends before it starts."))
             if (until - since).days >= self.MAX_DAYS:
-                raise forms.ValidationError(f"Show at most {self.MAX_DAYS} days at once.")
+                raise forms.ValidationError(
+                    gettext("Show at most %(days)s days at once.") % {"days": self.MAX_DAYS}
+                )
         return data

@@ -18,6 +18,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from accounts.roles import Role
@@ -193,9 +194,9 @@ def usage(request: HttpRequest) -> HttpResponse:
             "since": since,
             "until": until,
             "report": report,
-            "daily_chart": charts.columns(day_points, label="Cost per day"),
-            "users_chart": charts.rows(top_users, label="The users who cost most"),
-            "spread_chart": charts.columns(spread, label="Conversations by cost", unit=""),
+            "daily_chart": charts.columns(day_points, label=_("Cost per day")),
+            "users_chart": charts.rows(top_users, label=_("The users who cost most")),
+            "spread_chart": charts.columns(spread, label=_("Conversations by cost"), unit=""),
             "spread": spread,
             "top_users": top_users,
             "average": average.quantize(Decimal("0.000001")),

@@ -9,6 +9,8 @@ from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import Role
 from knowledge.models import Document
@@ -47,16 +49,19 @@ def upload_read(upload: UploadedFile) -> bytes:
 
 class DocumentUploadForm(forms.Form):
     uploads = ManyFilesField(
-        label="Files",
-        help_text=f"Choose one or more files ({ACCEPT}). Each becomes a document.",
+        label=_("Files"),
+        help_text=format_lazy(
+            _("Choose one or more files ({formats}). Each becomes a document."), formats=ACCEPT
+        ),
         widget=_ManyFilesInput(attrs={"accept": ACCEPT}),
     )
     allowed_groups = forms.ModelMultipleChoiceField(
         Group.objects.none(),  # set per form: see access_groups()
         required=False,
-        label="Readable by",
-        help_text="Only members of these groups may read the documents. Leave empty for every "
-        "employee.",
+        label=_("Readable by"),
+        help_text=_(
+            "Only members of these groups may read the documents. Leave empty for every employee."
+        ),
         widget=FilteredSelectMultiple("groups", is_stacked=False),
     )
 
@@ -74,9 +79,11 @@ def access_groups() -> QuerySet[Group]:
 class DocumentChangeForm(forms.ModelForm):
     new_version = forms.FileField(
         required=False,
-        label="Upload a new version",
-        help_text="Replaces the file; the current passages stay searchable until the new "
-        "version is indexed.",
+        label=_("Upload a new version"),
+        help_text=_(
+            "Replaces the file; the current passages stay searchable until the new version is "
+            "indexed."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": ACCEPT}),
     )
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
+from portal.voice_labels import connection_labels
+
 
 def recorder_labels() -> dict[str, object]:
     return {
+        "connection": connection_labels(),
         "pause": _("Pause"),
         "resume": _("Resume"),
         "noMicrophone": _(

@@ -8,7 +8,6 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.formats import date_format
 
 from minutes.models import Minutes, MinutesEdit, MinutesSummary
 from voice.models import Conversation, ConversationEvent
@@ -24,11 +23,10 @@ def minutes_start(*, user: User, provider: str, model: str, language: str) -> Mi
         conversation = Conversation.objects.create(
             user=user, provider=provider, model=model, kind=Conversation.Kind.MINUTES
         )
+        # Named by its start, in a form every language reads (the socket has no language).
         started = timezone.localtime(conversation.started_at)
         return Minutes.objects.create(
-            conversation=conversation,
-            language=language,
-            title=date_format(started, "DATETIME_FORMAT"),
+            conversation=conversation, language=language, title=f"{started:%Y-%m-%d %H:%M}"
         )
 
 

@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django.views.i18n import set_language
 
 from accounts.views import admin_login
 from portal import views
@@ -12,6 +14,8 @@ admin.site.login = admin_login  # type: ignore[method-assign,assignment]
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # The language switch in the top bar (POST, back to the same page), on the sign-in page too.
+    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("accounts/", include("allauth.urls")),
     path("knowledge/", include("knowledge.urls")),
     path("conversations/", include("voice.urls")),

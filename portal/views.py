@@ -7,8 +7,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.roles import role_label
 from accounts.selectors import user_roles
-from portal.voice_labels import VOICE_LABELS
+from portal.voice_labels import voice_labels
 
 
 @require_GET
@@ -17,7 +18,9 @@ def home(request: HttpRequest) -> HttpResponse:
     if not roles:
         return render(request, "accounts/no_access.html", status=403)
     return render(
-        request, "portal/home.html", {"roles": sorted(roles), "voice_labels": VOICE_LABELS}
+        request,
+        "portal/home.html",
+        {"roles": [role_label(r) for r in sorted(roles)], "voice_labels": voice_labels()},
     )
 
 

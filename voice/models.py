@@ -6,20 +6,22 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Conversation(models.Model):
     """One voice socket: who talked, to which model, from when to when, and how it ended."""
 
     class EndReason(models.TextChoices):
-        CLIENT_CLOSED = "client_closed", "closed by the user"
-        UPSTREAM_UNAVAILABLE = "upstream_unavailable", "model unavailable"
-        ERROR = "error", "error"
-        SERVER_SHUTDOWN = "server_shutdown", "server stopped (restart or deployment)"
+        CLIENT_CLOSED = "client_closed", _("closed by the user")
+        UPSTREAM_UNAVAILABLE = "upstream_unavailable", _("model unavailable")
+        ERROR = "error", _("error")
+        SERVER_SHUTDOWN = "server_shutdown", _("server stopped (restart or deployment)")
+        SETTINGS_REFUSED = "settings_refused", _("the model refused the settings")
 
     class Kind(models.TextChoices):
-        ASSISTANT = "assistant", "talk with the assistant"
-        MINUTES = "minutes", "meeting minutes (transcription only)"
+        ASSISTANT = "assistant", _("talk with the assistant")
+        MINUTES = "minutes", _("meeting minutes (transcription only)")
 
     # The id that leaves the server: opaque, not the row number.
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -43,6 +45,13 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return f"conversation {self.public_id} of user {self.user_id}"
+
+    def end_reason_label(self) -> str:
+        """How it ended, in words and the reader's language (the code itself if unknown)."""
+        try:
+            return str(self.EndReason(self.end_reason).label)
+        except ValueError:
+            return self.end_reason
 
 
 class ConversationEvent(models.Model):

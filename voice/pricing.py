@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
+
+from django.utils.translation import gettext_lazy
 
 MILLION = Decimal(1_000_000)
 SOURCE_READ = "2026-12-02"
@@ -62,7 +64,10 @@ DEFAULT_PRICES: dict[str, Price] = {
     "gpt-4o-mini-realtime-preview": _price(
         ("0.60", "0.30", "2.40"), ("10", "0.30", "20"), _openai("gpt-4o-mini-realtime-preview")
     ),
-    "koe-local": _price(("0", "0", "0"), ("0", "0", "0"), "Koe's offline engine runs here"),
+    # Translated when shown (lazy): the table is built once, at import.
+    "koe-local": _price(
+        ("0", "0", "0"), ("0", "0", "0"), cast(str, gettext_lazy("Koe's offline engine runs here"))
+    ),
 }
 
 

@@ -20,7 +20,7 @@ class Recorder {
   constructor(root) {
     this.root = root;
     this.audio = new VoiceAudio();
-    this.connection = new VoiceConnection(voiceSocketUrl(root.dataset.socket));
+    this.connection = new VoiceConnection(voiceSocketUrl(root.dataset.socket), L.connection);
     this.recording = false;
     this.stopping = false;
     this.paused = false;

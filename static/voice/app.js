@@ -20,7 +20,7 @@ class VoicePage {
     this.root = root;
     this.labels = JSON.parse($("#voice-labels").textContent);
     this.audio = new VoiceAudio();
-    this.connection = new VoiceConnection(voiceSocketUrl(root.dataset.socket));
+    this.connection = new VoiceConnection(voiceSocketUrl(root.dataset.socket), this.labels.connection);
     this.connection.greeting = () => ({ type: "mode", mode: this.mode });
     this.transcript = new Transcript($("#transcript"), this.labels);
     this.mode = "hands_free";

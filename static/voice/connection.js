@@ -2,13 +2,9 @@
 // reconnection with back-off when the connection drops, and the close codes turned into
 // messages a person can act on.
 
-// Close codes after which trying again at once cannot help.
-const FINAL = new Map([
-  [4401, "Your session has ended. Sign in again to talk to Koe."],
-  [4403, "Your account may not use the voice assistant."],
-  [4429, "You have reached a limit for now."],
-  [4502, "The assistant is not reachable at the moment. Try again in a little while."],
-]);
+// Close codes after which trying again at once cannot help, and the words (translated, from
+// the page's labels) that say so.
+const FINAL_CODES = [4401, 4403, 4429, 4502];
 const RETRY_DELAYS_MS = [500, 1500, 4000];
 // Audio the page holds while the socket opens: within the 2-second burst the server accepts at
 // once (its rate limit), so that the held audio is not refused when it goes out.
@@ -16,9 +12,11 @@ const HELD_AUDIO_MS = 1500;
 const BYTES_PER_MS = 48;
 
 export class VoiceConnection extends EventTarget {
-  constructor(url) {
+  // messages: {4401, 4403, 4429, 4502, tryAgainIn ("… {minutes} …"), lost}, in the page's language.
+  constructor(url, messages) {
     super();
     this.url = url;
+    this.messages = messages;
     this.socket = null;
     this.wanted = false; // the user wants a conversation: reconnect if it drops
     this.attempt = 0;
@@ -72,7 +70,7 @@ export class VoiceConnection extends EventTarget {
     this.socket = null;
     const error = this.lastError;
     this.lastError = null;
-    const final = FINAL.get(close.code);
+    const final = FINAL_CODES.includes(close.code) ? this.messages[close.code] : null;
     if (final || !this.wanted) {
       this.wanted = false;
       this.everOpened = false;
@@ -80,7 +78,8 @@ export class VoiceConnection extends EventTarget {
       this.heldBytes = 0;
       let message = final || null;
       if (close.code === 4429 && error && error.retry_after) {
-        message = `${final} Try again in ${Math.ceil(error.retry_after / 60)} minute(s).`;
+        const minutes = String(Math.ceil(error.retry_after / 60));
+        message = `${final} ${this.messages.tryAgainIn.replace("{minutes}", minutes)}`;
       }
       this.dispatchEvent(
         new CustomEvent("closed", { detail: { code: close.code, message, final: Boolean(final) } }),
@@ -95,7 +94,7 @@ export class VoiceConnection extends EventTarget {
       this.heldBytes = 0;
       this.dispatchEvent(
         new CustomEvent("closed", {
-          detail: { code: close.code, message: "The connection to Koe was lost.", final: true },
+          detail: { code: close.code, message: this.messages.lost, final: true },
         }),
       );
       return;
