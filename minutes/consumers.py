@@ -12,8 +12,8 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 
-from accounts.selectors import transcription_language_of
 from minutes.services import minutes_start
 from voice import config
 from voice.gateway_socket import OUTBOUND_PUT_TIMEOUT_S, GatewaySocket, reconnect_gate
@@ -38,15 +38,15 @@ DRAIN_ON_SHUTDOWN_S = 5.0
 
 
 class MinutesConsumer(GatewaySocket):
-    no_role_message = "Your account may not take meeting minutes."
-    start_failed_message = "Koe could not start the minutes."
+    no_role_message = gettext_lazy("Your account may not take meeting minutes.")
+    start_failed_message = gettext_lazy("Koe could not start the minutes.")
 
     async def start_conversation(self) -> None:
         self.inbound_limits = InboundLimits()
         self.stopping = False
         self.gap_recorded = False
         provider = config.provider_config()
-        self.language = await database_sync_to_async(transcription_language_of)(user=self.user)
+        self.language = self.spoken_language
         settings = config.transcription_settings(provider, language=self.language)
         self.minutes = await database_sync_to_async(minutes_start)(
             user=self.user,

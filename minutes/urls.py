@@ -6,7 +6,6 @@ app_name = "minutes"
 
 urlpatterns = [
     path("", views.minutes_list, name="list"),
-    path("language", views.preference, name="preference"),
     path("<uuid:public_id>/", views.minutes_detail, name="detail"),
     path("<uuid:public_id>/details", views.minutes_details, name="details"),
     path("<uuid:public_id>/summary", views.minutes_summarize, name="summarize"),

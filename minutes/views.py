@@ -18,19 +18,15 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseRedirect,
     JsonResponse,
 )
 from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Preference
 from accounts.roles import Role
 from accounts.selectors import transcription_language_of, user_has_role
-from accounts.services import preference_set
 from audit.services import access_log_write
 from minutes.exports import MinutesDocument, minutes_docx, minutes_markdown, summary_label
 from minutes.labels import recorder_labels
@@ -222,21 +218,3 @@ def minutes_export(request: HttpRequest, public_id: str, fmt: str) -> HttpRespon
         )
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response
-
-
-@require_POST
-def preference(request: HttpRequest) -> HttpResponse:
-    """The user's transcription language (auto, ja, en), from any page; back where they were."""
-    if not request.user.is_authenticated:
-        return redirect("account_login")
-    try:
-        preference_set(
-            user=request.user,
-            transcription_language=request.POST.get("transcription_language", ""),
-        )
-    except ValueError:
-        messages.error(request, _("Choose one of the languages offered."))
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        back = reverse("minutes:list")
-    return HttpResponseRedirect(back)

@@ -7,8 +7,9 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.models import Preference
 from accounts.roles import role_label
-from accounts.selectors import user_roles
+from accounts.selectors import transcription_language_of, user_roles
 from portal.voice_labels import voice_labels
 
 
@@ -20,7 +21,12 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/home.html",
-        {"roles": [role_label(r) for r in sorted(roles)], "voice_labels": voice_labels()},
+        {
+            "roles": [role_label(r) for r in sorted(roles)],
+            "voice_labels": voice_labels(),
+            "language": transcription_language_of(user=request.user),
+            "languages": Preference.TranscriptionLanguage.choices,
+        },
     )
 
 

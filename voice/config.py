@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import cache
 
 from django.conf import settings
+from django.utils.translation import get_language_info, gettext
 
+from voice.engine.stt import LANGUAGES, MODEL_NAME
 from voice.realtime.policy import DEFAULT_INSTRUCTIONS, SessionPolicy, VadKind
 from voice.realtime.providers import (
     EntraTokenSource,
@@ -61,12 +63,16 @@ def provider_headers(config: ProviderConfig) -> HeaderFactory:
     return auth_headers_factory(config, entra=_entra_tokens() if config.use_entra_id else None)
 
 
-def session_policy() -> SessionPolicy:
+def session_policy(*, language: str | None = None) -> SessionPolicy:
+    """The server's policy of a conversation; `language` is the user's transcription language
+    ("" = detect; None = the site's KOE_TRANSCRIPTION_LANGUAGE)."""
+    if language is None:
+        language = settings.KOE_TRANSCRIPTION_LANGUAGE
     return SessionPolicy(
         instructions=settings.KOE_VOICE_INSTRUCTIONS or DEFAULT_INSTRUCTIONS,
         voice=settings.KOE_VOICE,
         transcription_model=settings.KOE_TRANSCRIPTION_MODEL,
-        transcription_language=settings.KOE_TRANSCRIPTION_LANGUAGE or None,
+        transcription_language=language or None,
         vad=VadKind(settings.KOE_TURN_DETECTION),
     )
 
@@ -90,3 +96,15 @@ def transcription_settings(config: ProviderConfig, *, language: str) -> Transcri
         max_session_seconds=config.max_session_seconds,
         rollover_margin_s=min(60.0, config.max_session_seconds / 10),
     )
+
+
+def spoken_language_unavailable(*, language: str) -> str:
+    """Why the configured model cannot transcribe `language` ("" when it can): the offline
+    engine's packaged Whisper knows only its own languages, and says so rather than mishear."""
+    if provider_config().kind != ProviderKind.LOCAL or not language or language in LANGUAGES:
+        return ""
+    return gettext(
+        "Koe's offline engine cannot transcribe %(language)s: its speech model (%(model)s) "
+        "knows only English. Choose English or “Detect the language”, or ask your "
+        "administrator to connect Azure OpenAI."
+    ) % {"language": get_language_info(language)["name_local"], "model": MODEL_NAME}

@@ -44,7 +44,7 @@ class VoiceConsumer(GatewaySocket):
         self.recorder.start()
         self.session = RealtimeSession(
             connect=upstream_connector(provider, config.provider_headers(provider)),  # type: ignore[arg-type]
-            policy=config.session_policy(),
+            policy=config.session_policy(language=self.spoken_language),
             tools=ToolBox(
                 functions={"search_knowledge": search_knowledge_tool(user=self.user)},
                 timeout_s=settings.KOE_TOOL_TIMEOUT_SECONDS,

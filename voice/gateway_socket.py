@@ -13,14 +13,21 @@ import asyncio
 import contextlib
 import json
 import logging
+from http.cookies import SimpleCookie
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import translation
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.utils.translation.trans_real import parse_accept_lang_header
 
 from accounts.roles import Role
-from accounts.selectors import user_has_role
-from voice import shutdown
+from accounts.selectors import transcription_language_of, user_has_role
+from voice import config, shutdown
 from voice.limits import (
     process_slot_release,
     process_slot_take,
@@ -56,6 +63,25 @@ SESSION_END_CLOSES = {
 }
 
 
+StrOrPromise = str | Promise
+
+
+def socket_language(scope: dict[str, Any]) -> str:
+    """The language of a socket's words, as for a page: the language switch's cookie, else the
+    browser's Accept-Language, else the site's default."""
+    headers = {bytes(k).lower(): bytes(v).decode("latin-1") for k, v in scope.get("headers", [])}
+    cookies = SimpleCookie(headers.get(b"cookie", ""))
+    chosen = cookies.get(settings.LANGUAGE_COOKIE_NAME)
+    wanted = [chosen.value] if chosen else []
+    wanted += [code for code, _q in parse_accept_lang_header(headers.get(b"accept-language", ""))]
+    for code in wanted:
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return settings.LANGUAGE_CODE
+
+
 class ModelSession(Protocol):
     """What a socket needs of its model session (RealtimeSession, TranscriptionSession)."""
 
@@ -72,8 +98,8 @@ class GatewaySocket(AsyncWebsocketConsumer):
     channel_layer_alias = "no channel layer"
     torn_down: asyncio.Future[None] | None = None
     # Said to a browser whose account lacks the employee role.
-    no_role_message = "Your account may not use the voice assistant."
-    start_failed_message = "Koe could not start the conversation."
+    no_role_message = gettext_lazy("Your account may not use the voice assistant.")
+    start_failed_message = gettext_lazy("Koe could not start the conversation.")
 
     async def server_stopping(self) -> None:
         """The server process is stopping (voice.shutdown): tell the browser, which reconnects
@@ -82,7 +108,8 @@ class GatewaySocket(AsyncWebsocketConsumer):
             await self.teardown(reason=Conversation.EndReason.SERVER_SHUTDOWN)
             return
         try:
-            event = error_event("server_restarting", "Koe is restarting. Reconnecting…")
+            with translation.override(self.language_code):
+                event = error_event("server_restarting", _("Koe is restarting. Reconnecting…"))
             await self.send(text_data=json.dumps(event))
             self.closed_by_us = True
             await self.close(code=CLOSE_SERVER_RESTART, reason="server_restarting")
@@ -105,20 +132,35 @@ class GatewaySocket(AsyncWebsocketConsumer):
         self.outbound: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=OUTBOUND_QUEUE)
         self.audio_writes: set[asyncio.Task[None]] = set()
 
+        self.language_code: str = socket_language(self.scope)
         await self.accept()
         if shutdown.draining():
             await self.refuse(
-                CLOSE_SERVER_RESTART, "server_restarting", "Koe is restarting. Reconnecting…"
+                CLOSE_SERVER_RESTART,
+                "server_restarting",
+                gettext_lazy("Koe is restarting. Reconnecting…"),
             )
             return
         if self.user is None or not self.user.is_authenticated:
-            await self.refuse(CLOSE_NOT_SIGNED_IN, "not_signed_in", "Sign in to talk to Koe.")
+            await self.refuse(
+                CLOSE_NOT_SIGNED_IN, "not_signed_in", gettext_lazy("Sign in to talk to Koe.")
+            )
             return
         if not await database_sync_to_async(user_has_role)(user=self.user, role=Role.EMPLOYEE):
             await self.refuse(CLOSE_NO_ROLE, "no_role", self.no_role_message)
             return
+        # The language the user speaks (their own setting): transcription is set to it.
+        self.spoken_language: str = await database_sync_to_async(transcription_language_of)(
+            user=self.user
+        )
+        unavailable = config.spoken_language_unavailable(language=self.spoken_language)
+        if unavailable:
+            await self.refuse(CLOSE_UPSTREAM, "language_unavailable", unavailable)
+            return
         if not process_slot_take():
-            await self.refuse(CLOSE_SERVER_RESTART, "server_busy", "Koe is busy. Trying again…")
+            await self.refuse(
+                CLOSE_SERVER_RESTART, "server_busy", gettext_lazy("Koe is busy. Trying again…")
+            )
             return
         self.process_slot = True
         refusal = await voice_session_admit(user_id=self.user.pk)
@@ -165,8 +207,11 @@ class GatewaySocket(AsyncWebsocketConsumer):
         if await self.session.wait_ready(timeout_s=60) and not self.session.end_reason:
             await self.emit(self.ready_event())
 
-    async def refuse(self, code: int, error: str, message: str, retry_after: int = 0) -> None:
-        event = error_event(error, message)
+    async def refuse(
+        self, code: int, error: str, message: StrOrPromise, retry_after: int = 0
+    ) -> None:
+        with translation.override(self.language_code):
+            event = error_event(error, str(message))
         if retry_after:
             event["retry_after"] = retry_after
         await self.send(text_data=json.dumps(event))

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext_lazy
 
 from voice.selectors import user_tokens_today
 
@@ -23,7 +25,7 @@ SLOT_TTL_S = 4 * 3600
 
 @dataclass(frozen=True)
 class Refusal:
-    reason: str
+    reason: str  # translated when shown (a lazy string), so it is said in the reader's language
     retry_after_s: int
 
 
@@ -37,13 +39,13 @@ async def voice_session_admit(*, user_id: int) -> Refusal | None:
     if quota and await database_sync_to_async(user_tokens_today)(user_id=user_id) >= quota:
         now = time.localtime()
         seconds_to_midnight = 86400 - (now.tm_hour * 3600 + now.tm_min * 60 + now.tm_sec)
-        return Refusal("daily token quota used up", seconds_to_midnight)
+        return Refusal(cast(str, gettext_lazy("daily token quota used up")), seconds_to_midnight)
 
     key = _user_key(user_id)
     await cache.aadd(key, 0, timeout=SLOT_TTL_S)
     if await cache.aincr(key) > settings.KOE_MAX_SESSIONS_PER_USER:
         await cache.adecr(key)
-        return Refusal("too many open conversations", 30)
+        return Refusal(cast(str, gettext_lazy("too many open conversations")), 30)
 
     refusal = await upstream_connect_allowed()
     if refusal is not None:
@@ -57,7 +59,9 @@ async def upstream_connect_allowed() -> Refusal | None:
     key = f"voice:upstream-connects:{window}"
     await cache.aadd(key, 0, timeout=120)
     if await cache.aincr(key) > settings.KOE_UPSTREAM_CONNECTS_PER_MINUTE:
-        return Refusal("the assistant is busy", 60 - int(time.time() % 60) + 1)
+        return Refusal(
+            cast(str, gettext_lazy("the assistant is busy")), 60 - int(time.time() % 60) + 1
+        )
     return None
 
 

@@ -238,12 +238,12 @@ def test_the_transcription_language_is_a_setting_of_each_person(settings):
     settings.KOE_TRANSCRIPTION_LANGUAGE = ""
     user, client = person("aiko", Role.EMPLOYEE)
     assert transcription_language_of(user=user) == ""
-    client.post("/minutes/language", {"transcription_language": "ja", "next": "/minutes/"})
+    client.post("/preferences/language", {"transcription_language": "ja", "next": "/minutes/"})
     assert transcription_language_of(user=user) == "ja"
     page = client.post(
-        "/minutes/language", {"transcription_language": "fr", "next": "https://evil.example/"}
+        "/preferences/language", {"transcription_language": "fr", "next": "https://evil.example/"}
     )
-    assert page["Location"] == "/minutes/"
+    assert page["Location"] == "/"
     assert transcription_language_of(user=user) == "ja"
 
 

@@ -31,6 +31,7 @@ from voice.engine.events import (
     new_id,
     session_defaults,
 )
+from voice.engine.stt import LANGUAGES, MODEL_NAME
 from voice.engine.vad import SpeechDetector, VadSettings
 
 logger = logging.getLogger(__name__)
@@ -904,6 +905,15 @@ def _session_problem(session: dict[str, Any]) -> tuple[str, str] | None:
                     f"Invalid value for '{name}': expected a number from {low} to {high}.",
                     f"session.audio.input.turn_detection.{name}",
                 )
+    transcription = (audio.get("input") or {}).get("transcription")
+    language = transcription.get("language") if isinstance(transcription, dict) else None
+    if language and language not in LANGUAGES:
+        return (
+            f"Invalid value: '{str(language)[:16]}'. The offline engine transcribes only "
+            f"{', '.join(LANGUAGES)} (its Whisper model is {MODEL_NAME}): this language is not "
+            "available offline. Use Azure OpenAI or OpenAI for it.",
+            "session.audio.input.transcription.language",
+        )
     modalities = session.get("output_modalities")
     if modalities is not None and modalities not in (["audio"], ["text"]):
         return (

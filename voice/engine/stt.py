@@ -10,6 +10,8 @@ from voice.engine.audio import pcm16_to_float, resample_24k_to_16k
 from voice.engine.checksums import model_file_verified
 
 MODEL_NAME = "whisper-tiny.en"
+# What the packaged model can transcribe: a session asking for another language is refused.
+LANGUAGES = ("en",)
 
 
 class Transcriber:

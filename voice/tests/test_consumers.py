@@ -464,3 +464,19 @@ async def test_a_full_process_sends_new_people_elsewhere(fake, settings):
     assert json.loads((await receive(again))["text"])["type"] == "ready"
     await again.disconnect()
     assert limits._process_sessions["open"] == settings.KOE_MAX_SESSIONS_PER_PROCESS - 1
+
+
+async def test_the_users_own_language_is_the_transcription_language(fake, settings):
+    from accounts.services import preference_set
+
+    settings.KOE_TRANSCRIPTION_LANGUAGE = "en"
+    cookie = await session_cookie("yui", Role.EMPLOYEE)
+    user = await database_sync_to_async(get_user_model().objects.get)(username="yui")
+    await database_sync_to_async(preference_set)(user=user, transcription_language="ja")
+    comm = await connect(cookie)
+    await receive(comm)  # ready
+    update = fake.current.of_type("session.update")[0]["session"]
+    assert update["audio"]["input"]["transcription"]["language"] == "ja"
+    # The instructions ask for answers in the language the user speaks.
+    assert "in the language the user speaks" in update["instructions"]
+    await comm.disconnect()

@@ -38,12 +38,13 @@ def employee() -> Any:
     return user
 
 
-def signed_in_page(browser: Any, base_url: str) -> Page:
-    page = browser.new_context().new_page()
+def signed_in_page(browser: Any, base_url: str, locale: str = "en-US") -> Page:
+    # The browser's language (Accept-Language) is what Koe's pages follow.
+    page = browser.new_context(locale=locale).new_page()
     page.goto(base_url + "/accounts/login/")
     page.fill("input[name=login]", "emi")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("form.local-login button[type=submit]")
     page.wait_for_url(base_url + "/")
     return page
 
@@ -240,3 +241,27 @@ def test_a_renewed_model_session_shows_reconnected_and_the_talk_goes_on(
     assert eventually(
         lambda: ConversationEvent.objects.filter(actor=employee, event_type="rollover").exists()
     )
+
+
+def test_the_page_follows_a_japanese_browser_and_switches_to_english(
+    live_koe, browser_with_microphone, demo_knowledge, employee
+):
+    page = browser_with_microphone(None).new_context(locale="ja-JP").new_page()
+    page.goto(live_koe.url + "/accounts/login/")
+    expect(page.locator("form.local-login button[type=submit]")).to_have_text("サインイン")
+    page.fill("input[name=login]", "emi")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.local-login button[type=submit]")
+    page.wait_for_url(live_koe.url + "/")
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    expect(page.locator("#voice-title")).to_have_text("Koe に質問")
+    # The script's own words come from the Japanese catalog too.
+    expect(page.locator("#talk")).to_have_text("話し始める")
+    page.fill("#question", "How many days of paid leave do I get?")
+    page.keyboard.press("Enter")
+    expect(answer_turn(page)).to_contain_text("twenty days", timeout=ANSWER_S * 1000)
+    expect(page.locator("#status")).to_have_text(re.compile("話しています|準備完了|聞いています"))
+
+    page.click(".language-switch button[lang=en]")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#talk")).to_have_text("Start talking")

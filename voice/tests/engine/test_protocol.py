@@ -634,3 +634,34 @@ async def test_silence_in_hands_free_mode_is_not_kept(engine_models):
     assert not [e for e in sent if e["type"] == "error"]
     # Only the padding a turn starting now could reach back to is held, not 30 s (1.4 MB).
     assert len(session._buffer) <= (300 + 500 + 100) * 48
+
+
+async def test_a_language_the_packaged_model_lacks_is_refused_clearly(engine):
+    client = AsyncOpenAI(api_key="engine-key", websocket_base_url=f"{engine}/v1")
+    async with client.realtime.connect(
+        model="koe-local", extra_query={"intent": "transcription"}
+    ) as conn:
+        await receive(conn)
+        await conn.send(
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "transcription",
+                    "audio": {"input": {"transcription": {"model": "m", "language": "ja"}}},
+                },
+            }
+        )
+        error = (await receive(conn))["error"]
+        assert error["param"] == "session.audio.input.transcription.language"
+        assert "'ja'" in error["message"] and "not available offline" in error["message"]
+        for language in ("en", ""):
+            await conn.send(
+                {
+                    "type": "session.update",
+                    "session": {
+                        "type": "transcription",
+                        "audio": {"input": {"transcription": {"language": language}}},
+                    },
+                }
+            )
+            assert (await receive(conn))["type"] == "session.updated"
