@@ -153,7 +153,8 @@ class GatewaySocket(AsyncWebsocketConsumer):
         self.spoken_language: str = await database_sync_to_async(transcription_language_of)(
             user=self.user
         )
-        unavailable = config.spoken_language_unavailable(language=self.spoken_language)
+        with translation.override(self.language_code):  # said in the page's language
+            unavailable = config.spoken_language_unavailable(language=self.spoken_language)
         if unavailable:
             await self.refuse(CLOSE_UPSTREAM, "language_unavailable", unavailable)
             return

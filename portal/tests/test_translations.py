@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.test import Client
 
 from accounts.roles import Role
@@ -96,6 +97,7 @@ def _strings(value: object) -> list[str]:
 
 @pytest.fixture
 def records() -> dict[str, str]:
+    cache.clear()  # the auditor's filter choices are cached: only this test's data in them
     user = get_user_model().objects.create_user("aiko", password="x")
     user_roles_set(user=user, roles=[Role.EMPLOYEE, Role.AUDITOR, Role.KNOWLEDGE_ADMIN])
     get_user_model().objects.create_user("nobody")

@@ -470,6 +470,10 @@ async def test_the_users_own_language_is_the_transcription_language(fake, settin
     from accounts.services import preference_set
 
     settings.KOE_TRANSCRIPTION_LANGUAGE = "en"
+    # A cloud provider (the offline engine would refuse Japanese): the fake speaks as OpenAI.
+    settings.KOE_REALTIME_PROVIDER = "openai"
+    settings.OPENAI_BASE_URL = fake.url.split("/v1/")[0].replace("ws://", "http://")
+    settings.OPENAI_API_KEY = "sk-test"
     cookie = await session_cookie("yui", Role.EMPLOYEE)
     user = await database_sync_to_async(get_user_model().objects.get)(username="yui")
     await database_sync_to_async(preference_set)(user=user, transcription_language="ja")
