@@ -7,7 +7,7 @@ from functools import cache
 from django.conf import settings
 from django.utils.translation import get_language_info, gettext
 
-from voice.engine.stt import LANGUAGES, MODEL_NAME
+from voice.engine.stt import LANGUAGES
 from voice.realtime.policy import DEFAULT_INSTRUCTIONS, SessionPolicy, VadKind
 from voice.realtime.providers import (
     EntraTokenSource,
@@ -104,7 +104,14 @@ def spoken_language_unavailable(*, language: str) -> str:
     if provider_config().kind != ProviderKind.LOCAL or not language or language in LANGUAGES:
         return ""
     return gettext(
-        "Koe's offline engine cannot transcribe %(language)s: its speech model (%(model)s) "
-        "knows only English. Choose English or “Detect the language”, or ask your "
-        "administrator to connect Azure OpenAI."
-    ) % {"language": get_language_info(language)["name_local"], "model": MODEL_NAME}
+        "Koe's offline engine cannot transcribe %(language)s: its speech models know only "
+        "English and Japanese. Choose another language, or ask your administrator to connect "
+        "Azure OpenAI."
+    ) % {"language": _language_name(language)}
+
+
+def _language_name(code: str) -> str:
+    try:
+        return str(get_language_info(code)["name_local"])
+    except KeyError:
+        return code

@@ -148,20 +148,13 @@ async def test_without_the_employee_role_no_minutes(fake):
     assert frames[-1]["code"] == 4403
 
 
-async def test_japanese_with_the_english_only_offline_engine_is_refused_in_the_users_language(
-    fake,
-):
-    from django.contrib.auth import get_user_model
-
-    from accounts.services import preference_set
-
+async def test_a_language_the_offline_engine_lacks_is_refused_in_the_users_language(fake, settings):
+    settings.KOE_TRANSCRIPTION_LANGUAGE = "fr"  # the site's default: French
     cookie = await session_cookie("haru", Role.EMPLOYEE)
-    user = await database_sync_to_async(get_user_model().objects.get)(username="haru")
-    await database_sync_to_async(preference_set)(user=user, transcription_language="ja")
     comm = await open_minutes(cookie, (b"accept-language", b"ja,en;q=0.5"))
     frames = await collect_until(comm, lambda f: False)
     assert frames[0]["code"] == "language_unavailable"
-    assert "日本語" in frames[0]["message"] and "whisper-tiny.en" in frames[0]["message"]
+    assert "français" in frames[0]["message"]
     assert "オフライン" in frames[0]["message"]  # said in the page's language
     assert frames[-1]["code"] == 4502
     assert fake.connections == []  # refused before any model session was opened

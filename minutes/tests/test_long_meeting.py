@@ -14,7 +14,13 @@ from voice.realtime.providers import (
     upstream_connector,
 )
 from voice.realtime.transcription import Segment, TranscriptionSession, TranscriptionSettings
-from voice.tests.engine.conftest import engine_models, say, speaker, transcriber  # noqa: F401
+from voice.tests.engine.conftest import (  # noqa: F401
+    engine_models,
+    say,
+    speaker,
+    transcriber,
+    transcriber_ja,
+)
 from voice.tests.engine.test_expiry import FRAME, short_engine, silence  # noqa: F401
 
 SENTENCES = [

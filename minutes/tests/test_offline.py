@@ -16,7 +16,15 @@ from markdown_it import MarkdownIt
 from accounts.roles import Role
 from minutes.models import Minutes
 from minutes.tests.test_consumer import open_minutes, ready
-from voice.tests.engine.conftest import engine, engine_models, say, speaker, transcriber  # noqa: F401
+from voice.tests.engine.conftest import (  # noqa: F401
+    engine,
+    engine_models,
+    say,
+    say_ja,
+    speaker,
+    transcriber,
+    transcriber_ja,
+)
 from voice.tests.test_consumers import collect_until, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -98,3 +106,50 @@ async def test_a_meeting_transcribed_offline_is_exported_and_summarised(settings
     minutes = await database_sync_to_async(Minutes.objects.select_related("conversation").get)()
     assert minutes.conversation.provider == "local"
     assert await database_sync_to_async(minutes.summaries.count)() == 1
+
+
+async def test_a_japanese_meeting_is_minuted_offline(settings, engine, say_ja):  # noqa: F811
+    from django.contrib.auth import get_user_model
+
+    from accounts.services import preference_set
+
+    settings.KOE_REALTIME_PROVIDER = "local"
+    settings.KOE_LOCAL_REALTIME_URL = f"{engine}/v1/realtime"
+    settings.KOE_LOCAL_REALTIME_KEY = "engine-key"
+    settings.KOE_UPSTREAM_CONNECTS_PER_MINUTE = 100
+    cookie = await session_cookie("sora", Role.EMPLOYEE)
+    user = await database_sync_to_async(get_user_model().objects.get)(username="sora")
+    await database_sync_to_async(preference_set)(user=user, transcription_language="ja")
+    comm = await open_minutes(cookie)
+    hello = await ready(comm)
+    assert hello["language"] == "ja"
+    quiet = b"\x00\x00" * (24 * SILENCE_MS)
+    decided = "来月から新しい会議室を使うことに決定しました。"
+    action = "田中さんが金曜日までに資料を準備します。"
+    await speak_in_real_time(
+        comm, quiet[: 48 * 300] + say_ja(decided) + quiet + say_ja(action) + quiet
+    )
+    frames = await collect_until(
+        comm,
+        lambda f: f.get("type") == "segment.done" and "金曜日" in f.get("text", ""),
+        within=60,
+    )
+    await comm.send_to(text_data=json.dumps({"type": "stop"}))
+    await collect_until(comm, lambda f: f.get("type") == "websocket.close", within=60)
+    done = [f for f in frames if f.get("type") == "segment.done"]
+    assert len(done) == 2, done
+    # (The voice is Open JTalk's and the model Whisper base: 資料 may come back as 種類.)
+    assert "決定" in done[0]["text"] and "金曜日までに" in done[1]["text"], done
+
+    client = Client(HTTP_ACCEPT_LANGUAGE="ja")
+    await database_sync_to_async(client.cookies.load)({"sessionid": cookie[1].decode()[10:]})
+
+    def summarise() -> str:
+        client.post(f"{hello['url']}summary")
+        return client.get(f"{hello['url']}export.md").content.decode()
+
+    markdown = await database_sync_to_async(summarise)()
+    summary = markdown.split("## 文字起こし")[0]
+    decisions, actions = summary.split("### アクションアイテム")
+    assert "決定" in decisions and "準備します" in actions
+    assert "要約（自動生成）" in markdown

@@ -35,6 +35,13 @@ def resample_24k_to_16k(samples: np.ndarray) -> np.ndarray:
     return np.interp(positions, np.arange(samples.size), smoothed).astype(np.float32)
 
 
+def downsample_48k_to_24k(samples: np.ndarray) -> np.ndarray:
+    """48 kHz to the protocol's 24 kHz: the mean of each pair of samples (a low-pass at the
+    new Nyquist frequency, good enough for speech), then every second one."""
+    even = samples[: samples.size - samples.size % 2].astype(np.float32)
+    return (even[0::2] + even[1::2]) / 2
+
+
 def duration_ms(pcm: bytes) -> int:
     """Milliseconds of protocol audio in `pcm`."""
     return len(pcm) // BYTES_PER_MS

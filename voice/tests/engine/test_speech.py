@@ -1,6 +1,7 @@
 """The engine's local models: speech made by hibari is heard back by Whisper and the VAD."""
 
 import numpy as np
+import pytest
 
 from voice.engine.audio import (
     BYTES_PER_MS,
@@ -102,3 +103,41 @@ def test_a_model_file_that_is_not_the_tested_one_is_refused(tmp_path):
     changed.write_bytes(b"not the model")
     with pytest.raises(ModelChecksumError, match="uv sync --frozen"):
         model_file_verified("whisper-tiny.en/model.bin", str(changed))
+
+
+MEETING_JA = "今日の会議では来月の予算について話し合いました。"
+
+
+def test_japanese_speech_is_transcribed_by_the_packaged_multilingual_whisper(
+    say_ja, transcriber_ja
+):
+    text = transcriber_ja.transcribe(say_ja(MEETING_JA))
+    assert "予算" in text and "会議" in text, text
+
+
+def test_the_multilingual_model_is_joined_once_and_checked(tmp_path):
+    from voice.engine.checksums import ModelChecksumError, model_file_verified
+    from voice.engine.stt import multilingual_model_folder
+
+    folder = multilingual_model_folder(tmp_path)
+    joined = folder / "model.bin"
+    stamp = joined.stat().st_mtime_ns
+    assert multilingual_model_folder(tmp_path) == folder
+    assert joined.stat().st_mtime_ns == stamp  # not rewritten
+    assert model_file_verified("whisper-base/model.bin", str(joined)) == joined
+    broken = tmp_path / "broken.bin"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(ModelChecksumError):
+        model_file_verified("whisper-base/model.bin", str(broken))
+
+
+def test_the_engine_speaks_each_sentence_in_its_own_language(say_ja, transcriber_ja, transcriber):
+    from voice.engine.tts import speaker_bilingual_default
+
+    speaker = speaker_bilingual_default()
+    sentences = speaker.sentences("有給休暇は年に二十日です。申請は三日前までに行います。")
+    assert sentences == ["有給休暇は年に二十日です。", "申請は三日前までに行います。"]
+    spoken = transcriber_ja.transcribe(speaker.speak(sentences[1]))
+    assert "前までに" in spoken, spoken  # (申請 comes back as its homophone 新生)
+    english = transcriber.transcribe(speaker.speak("You get twenty days of paid leave."))
+    assert "paid leave" in english.lower()
