@@ -35,6 +35,14 @@ SILENCE_MS = 1500
 FRAME = 48 * 40  # 40 ms
 
 
+def use_offline_engine(settings, url: str) -> None:
+    """Koe's settings pointed at the engine under test (at `url`)."""
+    settings.KOE_REALTIME_PROVIDER = "local"
+    settings.KOE_LOCAL_REALTIME_URL = f"{url}/v1/realtime"
+    settings.KOE_LOCAL_REALTIME_KEY = "engine-key"
+    settings.KOE_UPSTREAM_CONNECTS_PER_MINUTE = 100
+
+
 async def speak_in_real_time(comm, pcm: bytes) -> None:
     # A little faster than real time, within what the gateway accepts from a browser.
     for at in range(0, len(pcm), FRAME):
@@ -43,10 +51,7 @@ async def speak_in_real_time(comm, pcm: bytes) -> None:
 
 
 async def test_a_meeting_transcribed_offline_is_exported_and_summarised(settings, engine, say):  # noqa: F811
-    settings.KOE_REALTIME_PROVIDER = "local"
-    settings.KOE_LOCAL_REALTIME_URL = f"{engine}/v1/realtime"
-    settings.KOE_LOCAL_REALTIME_KEY = "engine-key"
-    settings.KOE_UPSTREAM_CONNECTS_PER_MINUTE = 100
+    use_offline_engine(settings, engine)
     cookie = await session_cookie("mika", Role.EMPLOYEE)
     comm = await open_minutes(cookie)
     hello = await ready(comm)
@@ -113,10 +118,7 @@ async def test_a_japanese_meeting_is_minuted_offline(settings, engine, say_ja): 
 
     from accounts.services import preference_set
 
-    settings.KOE_REALTIME_PROVIDER = "local"
-    settings.KOE_LOCAL_REALTIME_URL = f"{engine}/v1/realtime"
-    settings.KOE_LOCAL_REALTIME_KEY = "engine-key"
-    settings.KOE_UPSTREAM_CONNECTS_PER_MINUTE = 100
+    use_offline_engine(settings, engine)
     cookie = await session_cookie("sora", Role.EMPLOYEE)
     user = await database_sync_to_async(get_user_model().objects.get)(username="sora")
     await database_sync_to_async(preference_set)(user=user, transcription_language="ja")
